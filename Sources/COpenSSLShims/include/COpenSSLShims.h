@@ -1,0 +1,35 @@
+#ifndef CNS_COPENSSL_SHIMS_H
+#define CNS_COPENSSL_SHIMS_H
+// One named function for every OpenSSL macro (or macro-generated inline) the Swift
+// side needs: CNSSSL_<original name>. No logic beyond the macro itself.
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+long CNSSSL_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version);
+long CNSSSL_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
+long CNSSSL_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
+long CNSSSL_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
+long CNSSSL_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list);
+int CNSSSL_SSL_get_ex_new_index(void);
+int CNSSSL_sk_X509_num(const STACK_OF(X509) *sk);
+X509 *CNSSSL_sk_X509_value(const STACK_OF(X509) *sk, int i);
+STACK_OF(X509_NAME) *CNSSSL_sk_X509_NAME_new_null(void);
+int CNSSSL_sk_X509_NAME_push(STACK_OF(X509_NAME) *sk, X509_NAME *name);
+int CNSSSL_sk_X509_NAME_num(const STACK_OF(X509_NAME) *sk);
+void CNSSSL_sk_X509_NAME_pop_free(STACK_OF(X509_NAME) *sk);
+void CNSSSL_OPENSSL_free(void *p);
+long CNSSSL_BIO_get_mem_data(BIO *bio, char **data);
+int CNSSSL_sk_X509_REVOKED_num(const STACK_OF(X509_REVOKED) *sk);
+
+extern const long CNSSSL_MODE_ENABLE_PARTIAL_WRITE;
+extern const long CNSSSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
+extern const long CNSSSL_MODE_RELEASE_BUFFERS;
+extern const long CNSSSL_SESS_CACHE_OFF;
+extern const long CNSSSL_SESS_CACHE_SERVER;
+extern const uint64_t CNSSSL_OP_NO_RENEGOTIATION;
+extern const uint64_t CNSSSL_OP_CIPHER_SERVER_PREFERENCE;
+extern const uint64_t CNSSSL_OP_NO_COMPRESSION;
+extern const uint64_t CNSSSL_OP_NO_TICKET;
+extern const unsigned long CNSSSL_NAME_FLAGS;
+#endif

@@ -1,0 +1,192 @@
+public import Foundation
+public import Posix
+public import TLS
+
+/// One problem in a configuration file: where (file and key path) and what.
+public struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var keyPath: String
+    public var message: String
+
+    public var description: String { "\(file): \(keyPath.isEmpty ? "" : "\(keyPath): ")\(message)" }
+}
+
+/// A configuration that could not be loaded, with every problem found (not just the first).
+public struct ConfigError: Error, Sendable, CustomStringConvertible {
+    public var problems: [ConfigProblem]
+    public var description: String { problems.map(\.description).joined(separator: "\n") }
+}
+
+public enum LogFormat: String, Sendable { case auto, json, text }
+
+public struct ListenerConfig: Sendable, Equatable {
+    public var name: String
+    public var address: SocketAddress
+    public var certificate: String
+    public var privateKey: String
+    public var clientCertificate: ClientCertificateMode
+    public var tlsVersions: [TLSVersion]
+    public var proxyProtocol: Bool
+    public var trustedProxies: [IPNetwork]
+    public var sendCANames: Bool
+
+    public var tlsConfiguration: TLSContextConfiguration {
+        TLSContextConfiguration(certificateChainFile: certificate, privateKeyFile: privateKey,
+                                clientCertificate: clientCertificate, versions: tlsVersions, sendCANames: sendCANames)
+    }
+}
+
+public struct Limits: Sendable, Equatable {
+    public var handshakeTimeout: Double = 10
+    public var headerTimeout: Double = 10
+    public var idleTimeout: Double = 60
+    public var maxConnections: Int = 10_000
+    public var maxConnectionsPerClient: Int = 256
+    public var maxHeaderBytes: Int = 16_384
+    public var maxBodyBytes: Int = 1_048_576
+}
+
+public struct GatewayConfig: Sendable {
+    public var file: String
+    public var loopThreads: Int = 0
+    public var drainTimeout: Double = 10
+    public var logLevel: String = "info"
+    public var logFormat: LogFormat = .auto
+    public var accessLog: Bool = true
+    public var listeners: [ListenerConfig] = []
+    public var trust: TrustSources
+    public var limits = Limits()
+
+    /// Loop threads actually started: one per CPU unless configured.
+    public var effectiveLoopThreads: Int { loopThreads > 0 ? loopThreads : max(1, Posix.Process.availableCPUs) }
+}
+
+extension GatewayConfig {
+    /// Reads and strictly validates a config file. Every problem is collected, so an
+    /// operator fixes them in one pass.
+    public static func load(path: String) throws(ConfigError) -> GatewayConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(problems: [ConfigProblem(file: path, keyPath: "", message: "cannot read the configuration file")])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(problems: [ConfigProblem(file: path, keyPath: "", message: "not UTF-8 text")])
+        }
+        let document: ConfigValue
+        do {
+            document = try ConfigValue.parseTOML(text)
+        } catch {
+            throw ConfigError(problems: [ConfigProblem(file: path, keyPath: "", message: "TOML syntax: \(error)")])
+        }
+        let baseDirectory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        return try parse(document, file: path, baseDirectory: baseDirectory)
+    }
+
+    static func parse(_ document: ConfigValue, file: String, baseDirectory: String) throws(ConfigError) -> GatewayConfig {
+        let reader = ConfigReader(file: file, baseDirectory: baseDirectory)
+        let root = reader.table(document, path: "", allowed: ["server", "logging", "listener", "trust", "limits"])
+
+        var config = GatewayConfig(file: file, trust: TrustSources(caBundle: "", crls: [], revocation: .bestEffort, legacyIssuers: []))
+
+        if let server = reader.optionalTable(root, "server", allowed: ["loop_threads", "drain_timeout"]) {
+            config.loopThreads = reader.int(server, "loop_threads", path: "server", default: 0, range: 0...256)
+            config.drainTimeout = reader.double(server, "drain_timeout", path: "server", default: 10, range: 0...3600)
+        }
+        if let logging = reader.optionalTable(root, "logging", allowed: ["level", "format", "access_log"]) {
+            config.logLevel = reader.choice(logging, "level", path: "logging", default: "info",
+                                            choices: ["debug", "info", "notice", "warning", "error"])
+            config.logFormat = LogFormat(rawValue: reader.choice(logging, "format", path: "logging", default: "auto",
+                                                                 choices: ["auto", "json", "text"])) ?? .auto
+            config.accessLog = reader.bool(logging, "access_log", path: "logging", default: true)
+        }
+
+        let listenerTables = reader.tableArray(root, "listener")
+        if listenerTables.isEmpty {
+            reader.problem("listener", "at least one [[listener]] is required")
+        }
+        var names = Set<String>()
+        for (i, table) in listenerTables.enumerated() {
+            let path = "listener[\(i)]"
+            let fields = reader.table(table, path: path, allowed: [
+                "name", "address", "certificate", "private_key", "client_certificate", "tls_versions",
+                "proxy_protocol", "trusted_proxies", "send_ca_names",
+            ])
+            let name = reader.string(fields, "name", path: path, default: nil) ?? "listener\(i)"
+            if !names.insert(name).inserted { reader.problem("\(path).name", "duplicate listener name \"\(name)\"") }
+            let addressText = reader.string(fields, "address", path: path, default: nil) ?? ""
+            let address = SocketAddress(parsing: addressText)
+            if address == nil && !addressText.isEmpty {
+                reader.problem("\(path).address", "\"\(addressText)\" is not an address like \"127.0.0.1:8443\" or \"[::]:443\"")
+            }
+            let certificate = reader.path(fields, "certificate", path: path, required: true, mustBe: .file) ?? ""
+            let privateKey = reader.path(fields, "private_key", path: path, required: true, mustBe: .file) ?? ""
+            let mode = ClientCertificateMode(rawValue: reader.choice(fields, "client_certificate", path: path,
+                                                                      default: "optional", choices: ["none", "optional", "require"])) ?? .optional
+            let versionStrings = reader.stringArray(fields, "tls_versions", path: path, default: ["1.2", "1.3"])
+            var versions: [TLSVersion] = []
+            for v in versionStrings {
+                if let version = TLSVersion(rawValue: v) { versions.append(version) } else {
+                    reader.problem("\(path).tls_versions", "\"\(v)\" is not one of \"1.2\", \"1.3\"")
+                }
+            }
+            if versionStrings.isEmpty { reader.problem("\(path).tls_versions", "must name at least one version") }
+            let proxy = reader.bool(fields, "proxy_protocol", path: path, default: false)
+            var proxies: [IPNetwork] = []
+            for cidr in reader.stringArray(fields, "trusted_proxies", path: path, default: []) {
+                if let network = IPNetwork(parsing: cidr) { proxies.append(network) } else {
+                    reader.problem("\(path).trusted_proxies", "\"\(cidr)\" is not a CIDR like \"10.0.0.0/8\"")
+                }
+            }
+            if proxy && proxies.isEmpty {
+                reader.problem("\(path).trusted_proxies", "proxy_protocol = true needs at least one trusted proxy")
+            }
+            let sendNames = reader.bool(fields, "send_ca_names", path: path, default: true)
+            if let address {
+                config.listeners.append(ListenerConfig(
+                    name: name, address: address, certificate: certificate, privateKey: privateKey,
+                    clientCertificate: mode, tlsVersions: versions.isEmpty ? [.tls12, .tls13] : versions,
+                    proxyProtocol: proxy, trustedProxies: proxies, sendCANames: sendNames))
+            }
+        }
+
+        if let trust = reader.requiredTable(root, "trust", allowed: ["ca_bundle", "crls", "revocation", "legacy_issuers"]) {
+            let bundle = reader.path(trust, "ca_bundle", path: "trust", required: true, mustBe: .fileOrDirectory) ?? ""
+            var crls: [String] = []
+            for (i, entry) in reader.stringArray(trust, "crls", path: "trust", default: []).enumerated() {
+                if let resolved = reader.checkPath(entry, keyPath: "trust.crls[\(i)]", mustBe: .fileOrDirectory) {
+                    crls.append(resolved)
+                }
+            }
+            let revocation = RevocationPolicy(rawValue: reader.choice(trust, "revocation", path: "trust", default: "best-effort",
+                                                                      choices: ["require", "best-effort"])) ?? .bestEffort
+            var legacy: [String] = []
+            for (i, entry) in reader.stringArray(trust, "legacy_issuers", path: "trust", default: []).enumerated() {
+                let hex = entry.replacingOccurrences(of: ":", with: "")
+                if hex.count == 64 && hex.allSatisfy(\.isHexDigit) {
+                    legacy.append(entry)
+                } else if let resolved = reader.checkPath(entry, keyPath: "trust.legacy_issuers[\(i)]", mustBe: .file) {
+                    legacy.append(resolved)
+                }
+            }
+            config.trust = TrustSources(caBundle: bundle, crls: crls, revocation: revocation, legacyIssuers: legacy)
+        }
+
+        if let limits = reader.optionalTable(root, "limits", allowed: [
+            "handshake_timeout", "header_timeout", "idle_timeout", "max_connections",
+            "max_connections_per_client", "max_header_bytes", "max_body_bytes",
+        ]) {
+            var l = Limits()
+            l.handshakeTimeout = reader.double(limits, "handshake_timeout", path: "limits", default: l.handshakeTimeout, range: 0.1...600)
+            l.headerTimeout = reader.double(limits, "header_timeout", path: "limits", default: l.headerTimeout, range: 0.1...600)
+            l.idleTimeout = reader.double(limits, "idle_timeout", path: "limits", default: l.idleTimeout, range: 0.1...86400)
+            l.maxConnections = reader.int(limits, "max_connections", path: "limits", default: l.maxConnections, range: 1...1_000_000)
+            l.maxConnectionsPerClient = reader.int(limits, "max_connections_per_client", path: "limits",
+                                                   default: l.maxConnectionsPerClient, range: 1...1_000_000)
+            l.maxHeaderBytes = reader.int(limits, "max_header_bytes", path: "limits", default: l.maxHeaderBytes, range: 1024...1_048_576)
+            l.maxBodyBytes = reader.int(limits, "max_body_bytes", path: "limits", default: l.maxBodyBytes, range: 0...104_857_600)
+            config.limits = l
+        }
+
+        if !reader.problems.isEmpty { throw ConfigError(problems: reader.problems) }
+        return config
+    }
+}

@@ -1,0 +1,58 @@
+import HTTP1
+import Posix
+import TLS
+
+/// One accepted connection, owned by the loop thread that accepted it.
+final class Connection {
+    enum State {
+        case proxyHeader
+        case handshake
+        case reading
+        case writing
+        case closed
+    }
+
+    let fd: Int32
+    let slot: Int
+    let token: UInt64
+    let listener: BoundListener
+    let settings: ListenerConfig
+    let generation: Generation
+    let peer: SocketAddress
+    let acceptedAt: UInt64
+    var client: SocketAddress
+    var clientAdmitted = false
+    var state: State
+    var tls: TLSConnection?
+    var input: [UInt8] = []
+    var output: [UInt8] = []
+    var outputOffset = 0
+    var deadline: UInt64 = 0
+    var keepAlive = true
+    var interest: EventInterest = .readable
+    var requests = 0
+    /// Why the deadline is set, for the 408 decision and logs.
+    var waitingForRequestBytes = false
+
+    enum EventInterest { case readable, writable }
+
+    init(fd: Int32, slot: Int, token: UInt64, listener: BoundListener, settings: ListenerConfig,
+         generation: Generation, peer: SocketAddress, now: UInt64) {
+        self.fd = fd
+        self.slot = slot
+        self.token = token
+        self.listener = listener
+        self.settings = settings
+        self.generation = generation
+        self.peer = peer
+        self.client = peer
+        self.acceptedAt = now
+        self.state = settings.proxyProtocol ? .proxyHeader : .handshake
+    }
+
+    var limits: Limits { generation.config.limits }
+
+    var httpLimits: HTTPLimits {
+        HTTPLimits(maxHeaderBytes: limits.maxHeaderBytes, maxBodyBytes: limits.maxBodyBytes)
+    }
+}

@@ -1,0 +1,177 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import EventLoop
+import Foundation
+import Logging
+import Posix
+import Synchronization
+import TLS
+
+/// The daemon's lifecycle: load, bind, start the loop threads, then handle signals on
+/// the control thread (the caller's) until asked to stop.
+///
+///     starting -> serving -(SIGHUP)-> reloading -> serving -(SIGTERM/SIGINT)-> draining -> stopped
+public final class GatewayServer {
+    private let configPath: String
+    private var logger = Logger(label: "cns-gateway")
+    private var shared: SharedState?
+    private var listeners: [BoundListener] = []
+    private let wakers = WakerList()
+    private let finished = DispatchSemaphore(value: 0)
+    private var generationNumber = 1
+
+    public init(configPath: String) {
+        self.configPath = configPath
+    }
+
+    /// Runs the daemon; returns the process exit status.
+    public func run() -> Int32 {
+        Posix.Process.ignoreSIGPIPE()
+        let signals = [SIGHUP, SIGTERM, SIGINT]
+        // Blocked before any thread starts, so only the control thread sees them.
+        Posix.Process.blockSignals(signals)
+
+        let config: GatewayConfig
+        do {
+            config = try GatewayConfig.load(path: configPath)
+        } catch {
+            FileHandle.standardError.write(Data("cns-gateway: invalid configuration\n\(error)\n".utf8))
+            return 2
+        }
+        GatewayLogHandler.bootstrap(level: config.logLevel, format: config.logFormat)
+        logger = Logger(label: "cns-gateway")
+        Posix.Process.raiseOpenFileLimit()
+
+        let generation: Generation
+        do {
+            generation = try Generation(number: generationNumber, config: config)
+        } catch {
+            logger.critical("start_failed", metadata: ["error": "\(error.reason)"])
+            return 1
+        }
+        let shared = SharedState(generation: generation)
+        self.shared = shared
+
+        for (index, listener) in config.listeners.enumerated() {
+            do {
+                let fd = try Socket.listen(on: listener.address)
+                let bound = try Socket.localAddress(fd)
+                listeners.append(BoundListener(index: index, name: listener.name, fd: fd, address: bound))
+                logger.info("listening", metadata: [
+                    "listener": "\(listener.name)", "address": "\(bound)",
+                    "client_certificate": "\(listener.clientCertificate.rawValue)",
+                ])
+            } catch {
+                logger.critical("start_failed", metadata: ["listener": "\(listener.name)", "address": "\(listener.address)", "error": "\(error)"])
+                closeListeners()
+                return 1
+            }
+        }
+
+        let router = Router(accessLog: config.accessLog)
+        let threads = config.effectiveLoopThreads
+        let started = Atomic<Int>(0)
+        for id in 0..<threads {
+            let boundListeners = listeners
+            let thread = Thread { [wakers, finished] in
+                do {
+                    let worker = try Worker(id: id, shared: shared, listeners: boundListeners, router: router)
+                    wakers.add(worker.waker)
+                    started.wrappingAdd(1, ordering: .releasing)
+                    worker.run()
+                } catch {
+                    Logger(label: "cns-gateway").critical("worker_failed", metadata: ["error": "\(error)"])
+                    started.wrappingAdd(1, ordering: .releasing)
+                }
+                finished.signal()
+            }
+            thread.name = "cns-loop-\(id)"
+            thread.start()
+        }
+        while started.load(ordering: .acquiring) < threads { usleep(1000) }
+        logger.info("ready", metadata: [
+            "loop_threads": .stringConvertible(threads),
+            "ca_certificates": .stringConvertible(generation.trust.caCount),
+            "crls": .stringConvertible(generation.trust.crls.count),
+        ])
+
+        while true {
+            guard let signal = Posix.Process.waitForSignal(signals, timeoutMilliseconds: 1000) else { continue }
+            if signal == SIGHUP {
+                reload(shared)
+                continue
+            }
+            logger.info("stopping", metadata: ["signal": "\(signal == SIGTERM ? "SIGTERM" : "SIGINT")"])
+            break
+        }
+
+        shared.draining.store(true, ordering: .releasing)
+        wakers.wakeAll()
+        let deadline = DispatchTime.now() + shared.generation.config.drainTimeout
+        var remaining = threads
+        while remaining > 0, finished.wait(timeout: deadline) == .success { remaining -= 1 }
+        if remaining > 0 {
+            logger.warning("drain_timeout", metadata: ["open_connections": .stringConvertible(shared.openConnections.load(ordering: .relaxed))])
+        }
+        closeListeners()
+        logger.info("stopped")
+        return 0
+    }
+
+    /// Re-reads the config and everything it names, off the loop threads; installs the
+    /// new generation only if all of it loaded. Otherwise the last good one stays.
+    private func reload(_ shared: SharedState) {
+        logger.info("reloading")
+        let current = shared.generation
+        do {
+            var config = try GatewayConfig.load(path: configPath)
+            // Sockets stay bound: listener address changes need a restart.
+            for bound in listeners {
+                if let updated = config.listeners.first(where: { $0.name == bound.name }) {
+                    if let old = current.listener(named: bound.name), updated.address != old.address {
+                        logger.warning("restart_required", metadata: [
+                            "listener": "\(bound.name)", "configured": "\(updated.address)", "bound": "\(bound.address)",
+                        ])
+                    }
+                } else if let old = current.listener(named: bound.name) {
+                    logger.warning("restart_required", metadata: ["listener": "\(bound.name)", "detail": "listener removed from the configuration; still serving"])
+                    config.listeners.append(old)
+                }
+            }
+            for listener in config.listeners where !listeners.contains(where: { $0.name == listener.name }) {
+                logger.warning("restart_required", metadata: ["listener": "\(listener.name)", "detail": "new listener is bound only at start"])
+            }
+            generationNumber += 1
+            let generation = try Generation(number: generationNumber, config: config)
+            shared.install(generation)
+            logger.info("reload", metadata: [
+                "result": "ok", "generation": .stringConvertible(generation.number),
+                "ca_certificates": .stringConvertible(generation.trust.caCount),
+                "crls": .stringConvertible(generation.trust.crls.count),
+            ])
+        } catch let error as ConfigError {
+            shared.recordFailedReload(error.description)
+            logger.error("reload", metadata: ["result": "failed", "error": "\(error.description)"])
+        } catch let error as TLSError {
+            shared.recordFailedReload(error.reason)
+            logger.error("reload", metadata: ["result": "failed", "error": "\(error.reason)"])
+        } catch {
+            shared.recordFailedReload("\(error)")
+            logger.error("reload", metadata: ["result": "failed", "error": "\(error)"])
+        }
+    }
+
+    private func closeListeners() {
+        for listener in listeners { Socket.close(listener.fd) }
+        listeners.removeAll()
+    }
+}
+
+/// The loop threads' wakers, registered as each loop starts.
+final class WakerList: Sendable {
+    private let wakers = Mutex<[Waker]>([])
+    func add(_ waker: Waker) { wakers.withLock { $0.append(waker) } }
+    func wakeAll() { for waker in wakers.withLock({ $0 }) { waker.wake() } }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Posix
+import Synchronization
+import TLS
+
+/// Everything one load of the configuration produced: the config, the trust store and
+/// one TLS context per listener. Built off the loop threads and swapped whole; a
+/// connection keeps the generation it was accepted under until it closes.
+final class Generation: Sendable {
+    let number: Int
+    let config: GatewayConfig
+    let trust: TrustStore
+    /// TLS context per listener name.
+    let contexts: [String: TLSContext]
+    let loadedAt: Date
+
+    init(number: Int, config: GatewayConfig) throws(TLSError) {
+        self.number = number
+        self.config = config
+        self.trust = try TrustStore(config.trust)
+        var contexts: [String: TLSContext] = [:]
+        for listener in config.listeners {
+            do {
+                contexts[listener.name] = try TLSContext(listener.tlsConfiguration, trust: trust)
+            } catch {
+                throw TLSError(error.code, "listener \"\(listener.name)\": \(error.reason)")
+            }
+        }
+        self.contexts = contexts
+        self.loadedAt = Date()
+    }
+
+    func listener(named name: String) -> ListenerConfig? {
+        config.listeners.first { $0.name == name }
+    }
+}
+
+/// The outcome of the last load or reload, shown on /healthz until a good reload.
+struct ReloadStatus: Sendable {
+    var ok: Bool
+    var time: Date
+    var error: String?
+}
+
+/// State shared by the loop threads and the control thread.
+final class SharedState: Sendable {
+    private let current: Mutex<Generation>
+    private let reload: Mutex<ReloadStatus>
+    private let perClient = Mutex<[[UInt8]: Int]>([:])
+    let draining = Atomic<Bool>(false)
+    let openConnections = Atomic<Int>(0)
+
+    init(generation: Generation) {
+        current = Mutex(generation)
+        reload = Mutex(ReloadStatus(ok: true, time: generation.loadedAt, error: nil))
+    }
+
+    var generation: Generation { current.withLock { $0 } }
+    var reloadStatus: ReloadStatus { reload.withLock { $0 } }
+
+    func install(_ generation: Generation) {
+        current.withLock { $0 = generation }
+        reload.withLock { $0 = ReloadStatus(ok: true, time: Date(), error: nil) }
+    }
+
+    func recordFailedReload(_ message: String) {
+        reload.withLock { $0 = ReloadStatus(ok: false, time: Date(), error: message) }
+    }
+
+    var isDraining: Bool { draining.load(ordering: .acquiring) }
+
+    /// Takes a slot in the global connection limit; false when full.
+    func admitConnection(limit: Int) -> Bool {
+        let now = openConnections.wrappingAdd(1, ordering: .relaxed).newValue
+        if now > limit {
+            openConnections.wrappingSubtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func releaseConnection() { openConnections.wrappingSubtract(1, ordering: .relaxed) }
+
+    /// Takes a slot in the per-client limit for `address` (its IP only).
+    func admitClient(_ address: SocketAddress, limit: Int) -> Bool {
+        perClient.withLock { counts in
+            let count = counts[address.bytes, default: 0]
+            if count >= limit { return false }
+            counts[address.bytes] = count + 1
+            return true
+        }
+    }
+
+    func releaseClient(_ address: SocketAddress) {
+        perClient.withLock { counts in
+            let count = (counts[address.bytes] ?? 1) - 1
+            if count <= 0 { counts[address.bytes] = nil } else { counts[address.bytes] = count }
+        }
+    }
+}
+
+/// A bound listening socket. Bound once at start; its TLS settings come from the
+/// generation current when a connection is accepted.
+struct BoundListener: Sendable {
+    let index: Int
+    let name: String
+    let fd: Int32
+    let address: SocketAddress
+}

@@ -1,0 +1,99 @@
+import COpenSSL
+
+/// Why a client certificate was or was not accepted. The raw value is the reason code
+/// that names the citizen's page, the log field, the audit record and the metric label.
+public enum CertificateReason: String, Sendable, CaseIterable {
+    case ok
+    case noCertificate = "no_certificate"
+    case unknownIssuer = "unknown_issuer"
+    case expired
+    case notYetValid = "not_yet_valid"
+    case revoked
+    case revocationUnavailable = "revocation_unavailable"
+    case weakLegacyKey = "weak_legacy_key"
+    case badSignature = "bad_signature"
+    case malformedCertificate = "malformed_certificate"
+    /// The chain is fine but the certificate may not be used for client authentication
+    /// (keyUsage / extendedKeyUsage): typically the card's signing certificate.
+    case signatureCertificate = "signature_certificate"
+
+    /// When several problems are found, the one that tells the citizen most wins:
+    /// a forged or foreign certificate before a revoked one before an expired one.
+    var priority: Int {
+        switch self {
+        case .badSignature: 0
+        case .unknownIssuer: 1
+        case .malformedCertificate: 2
+        case .revoked: 3
+        case .expired: 4
+        case .notYetValid: 5
+        case .signatureCertificate: 6
+        case .weakLegacyKey: 7
+        case .revocationUnavailable: 8
+        case .noCertificate: 9
+        case .ok: 10
+        }
+    }
+
+    /// Our reason for one X509_V_ERR_* code.
+    static func from(verifyError code: Int32) -> CertificateReason {
+        switch code {
+        case X509_V_OK: .ok
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+             X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE, X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT,
+             X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, X509_V_ERR_CERT_UNTRUSTED, X509_V_ERR_CERT_REJECTED,
+             X509_V_ERR_CERT_CHAIN_TOO_LONG, X509_V_ERR_INVALID_CA, X509_V_ERR_PATH_LENGTH_EXCEEDED,
+             X509_V_ERR_INVALID_NON_CA:
+            .unknownIssuer
+        case X509_V_ERR_CERT_HAS_EXPIRED: .expired
+        case X509_V_ERR_CERT_NOT_YET_VALID: .notYetValid
+        case X509_V_ERR_CERT_REVOKED: .revoked
+        case X509_V_ERR_UNABLE_TO_GET_CRL, X509_V_ERR_CRL_HAS_EXPIRED, X509_V_ERR_CRL_NOT_YET_VALID,
+             X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER, X509_V_ERR_CRL_SIGNATURE_FAILURE,
+             X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE, X509_V_ERR_DIFFERENT_CRL_SCOPE,
+             X509_V_ERR_KEYUSAGE_NO_CRL_SIGN, X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD,
+             X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD:
+            .revocationUnavailable
+        case X509_V_ERR_CERT_SIGNATURE_FAILURE, X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE,
+             X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY:
+            .badSignature
+        case X509_V_ERR_EE_KEY_TOO_SMALL, X509_V_ERR_CA_KEY_TOO_SMALL, X509_V_ERR_CA_MD_TOO_WEAK:
+            .weakLegacyKey
+        case X509_V_ERR_INVALID_PURPOSE:
+            .signatureCertificate
+        default:
+            .malformedCertificate
+        }
+    }
+}
+
+/// The verdict on the peer's certificate: our reason plus OpenSSL's own code.
+public struct CertificateVerdict: Sendable, Equatable {
+    public var reason: CertificateReason
+    public var opensslCode: Int32
+    public var opensslError: String
+
+    public init(reason: CertificateReason, opensslCode: Int32) {
+        self.reason = reason
+        self.opensslCode = opensslCode
+        self.opensslError = String(cString: X509_verify_cert_error_string(Int(opensslCode)))
+    }
+
+    public static let noCertificate = CertificateVerdict(reason: .noCertificate, opensslCode: X509_V_OK)
+}
+
+/// Errors seen while one chain is verified (filled by the per-certificate callback).
+struct VerificationRecord {
+    var errors: [Int32] = []
+    var ignoredRevocationGaps = 0
+
+    mutating func record(_ code: Int32) {
+        if !errors.contains(code) { errors.append(code) }
+    }
+
+    /// The most telling error, or X509_V_OK.
+    var decisive: Int32 {
+        errors.min { CertificateReason.from(verifyError: $0).priority < CertificateReason.from(verifyError: $1).priority }
+            ?? X509_V_OK
+    }
+}

@@ -1,0 +1,123 @@
+import COpenSSL
+import COpenSSLShims
+public import Foundation
+
+/// The result of one non-blocking TLS operation.
+public enum TLSIOResult: Sendable {
+    case done(Int)
+    case wantRead
+    case wantWrite
+    /// The peer closed (close_notify or EOF).
+    case closed
+    case failed(TLSError)
+}
+
+/// What the peer presented, read once after the handshake.
+public struct PeerCertificate: Sendable {
+    public var subject: String
+    public var issuer: String
+    public var serialHex: String
+    public var sha256: String
+    public var notBefore: Date?
+    public var notAfter: Date?
+    public var der: [UInt8]
+}
+
+/// One server-side TLS session over a non-blocking socket. Owned by one loop thread.
+public final class TLSConnection {
+    let ssl: OpaquePointer
+    public let context: TLSContext
+    var verification = VerificationRecord()
+    public internal(set) var verdict: CertificateVerdict = .noCertificate
+
+    public init(context: TLSContext, fd: Int32) throws(TLSError) {
+        guard let ssl = SSL_new(context.pointer) else {
+            throw TLSError.drainingQueue(.context, "SSL_new")
+        }
+        self.ssl = ssl
+        self.context = context
+        SSL_set_fd(ssl, fd)
+        SSL_set_accept_state(ssl)
+        SSL_set_ex_data(ssl, connectionExDataIndex, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    deinit { SSL_free(ssl) }
+
+    /// The connection whose SSL is verifying in `storeCtx`.
+    static func owning(_ storeCtx: OpaquePointer) -> TLSConnection? {
+        guard let raw = X509_STORE_CTX_get_ex_data(storeCtx, SSL_get_ex_data_X509_STORE_CTX_idx()),
+              let connection = SSL_get_ex_data(OpaquePointer(raw), connectionExDataIndex) else { return nil }
+        return Unmanaged<TLSConnection>.fromOpaque(connection).takeUnretainedValue()
+    }
+
+    public func handshake() -> TLSIOResult {
+        OpenSSLErrorQueue.clear()
+        let rc = SSL_do_handshake(ssl)
+        if rc == 1 { return .done(0) }
+        return classify(rc, operation: "handshake")
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) -> TLSIOResult {
+        OpenSSLErrorQueue.clear()
+        var count = 0
+        let rc = SSL_read_ex(ssl, buffer.baseAddress, buffer.count, &count)
+        if rc == 1 { return .done(count) }
+        return classify(rc, operation: "read")
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) -> TLSIOResult {
+        OpenSSLErrorQueue.clear()
+        var count = 0
+        let rc = SSL_write_ex(ssl, bytes.baseAddress, bytes.count, &count)
+        if rc == 1 { return .done(count) }
+        return classify(rc, operation: "write")
+    }
+
+    /// Sends close_notify without waiting for the peer's (we close the socket next).
+    public func shutdown() {
+        OpenSSLErrorQueue.clear()
+        if SSL_is_init_finished(ssl) == 1 { _ = SSL_shutdown(ssl) }
+        OpenSSLErrorQueue.clear()
+    }
+
+    private func classify(_ rc: Int32, operation: String) -> TLSIOResult {
+        switch SSL_get_error(ssl, rc) {
+        case SSL_ERROR_WANT_READ: return .wantRead
+        case SSL_ERROR_WANT_WRITE: return .wantWrite
+        case SSL_ERROR_ZERO_RETURN: return .closed
+        case SSL_ERROR_SYSCALL:
+            let queue = OpenSSLErrorQueue.drain()
+            return queue.isEmpty ? .closed : .failed(TLSError(.io, "\(operation): \(queue)"))
+        default:
+            return .failed(TLSError.drainingQueue(.handshake, operation))
+        }
+    }
+
+    public var version: String { String(cString: SSL_get_version(ssl)) }
+
+    public var cipher: String {
+        guard let cipher = SSL_get_current_cipher(ssl) else { return "" }
+        return String(cString: SSL_CIPHER_get_name(cipher))
+    }
+
+    public var alpn: String? {
+        var data: UnsafePointer<UInt8>? = nil
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &data, &length)
+        guard let data, length > 0 else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
+    }
+
+    /// The leaf certificate the client presented, if any.
+    public func peerCertificate() -> PeerCertificate? {
+        guard let cert = SSL_get0_peer_certificate(ssl) else { return nil }
+        return PeerCertificate(
+            subject: X509Inspector.name(X509_get_subject_name(cert)),
+            issuer: X509Inspector.name(X509_get_issuer_name(cert)),
+            serialHex: X509Inspector.serialHex(cert),
+            sha256: X509Inspector.sha256(cert).hexString,
+            notBefore: X509Inspector.date(X509_get0_notBefore(cert)),
+            notAfter: X509Inspector.date(X509_get0_notAfter(cert)),
+            der: X509Inspector.der(cert))
+    }
+}

@@ -1,0 +1,212 @@
+import COpenSSL
+import COpenSSLShims
+import Foundation
+
+public enum ClientCertificateMode: String, Sendable {
+    case none, optional, require
+}
+
+public enum TLSVersion: String, Sendable, CaseIterable {
+    case tls12 = "1.2"
+    case tls13 = "1.3"
+
+    var protocolVersion: Int32 { self == .tls12 ? TLS1_2_VERSION : TLS1_3_VERSION }
+}
+
+/// Everything one listener's TLS context is built from.
+public struct TLSContextConfiguration: Sendable {
+    public var certificateChainFile: String
+    public var privateKeyFile: String
+    public var clientCertificate: ClientCertificateMode
+    public var versions: [TLSVersion]
+    public var sendCANames: Bool
+
+    public init(certificateChainFile: String, privateKeyFile: String, clientCertificate: ClientCertificateMode,
+                versions: [TLSVersion], sendCANames: Bool) {
+        self.certificateChainFile = certificateChainFile
+        self.privateKeyFile = privateKeyFile
+        self.clientCertificate = clientCertificate
+        self.versions = versions
+        self.sendCANames = sendCANames
+    }
+}
+
+/// The SSL ex_data slot holding the `TLSConnection` that owns an SSL. Allocated once.
+let connectionExDataIndex: Int32 = CNSSSL_SSL_get_ex_new_index()
+
+/// One listener's `SSL_CTX`, built once per generation and swapped whole on reload.
+///
+/// `@unchecked Sendable`: after `init` the SSL_CTX is never mutated; creating SSL
+/// objects from a shared SSL_CTX is thread-safe in OpenSSL.
+public final class TLSContext: @unchecked Sendable {
+    let pointer: OpaquePointer
+    public let trust: TrustStore
+    public let configuration: TLSContextConfiguration
+
+    public init(_ configuration: TLSContextConfiguration, trust: TrustStore) throws(TLSError) {
+        OpenSSLErrorQueue.clear()
+        guard let ctx = SSL_CTX_new(TLS_server_method()) else {
+            throw TLSError.drainingQueue(.context, "SSL_CTX_new")
+        }
+        self.pointer = ctx
+        self.trust = trust
+        self.configuration = configuration
+
+        // Our own TLS stays at modern strength whatever the card chains need: the legacy
+        // relaxation happens only inside client-chain verification.
+        SSL_CTX_set_security_level(ctx, 2)
+        let versions = configuration.versions.map(\.protocolVersion)
+        guard let low = versions.min(), let high = versions.max() else {
+            throw TLSError(.configuration, "tls_versions is empty")
+        }
+        _ = CNSSSL_SSL_CTX_set_min_proto_version(ctx, low)
+        _ = CNSSSL_SSL_CTX_set_max_proto_version(ctx, high)
+        SSL_CTX_set_options(ctx, CNSSSL_OP_NO_RENEGOTIATION | CNSSSL_OP_CIPHER_SERVER_PREFERENCE | CNSSSL_OP_NO_COMPRESSION)
+        _ = CNSSSL_SSL_CTX_set_mode(ctx, CNSSSL_MODE_ENABLE_PARTIAL_WRITE | CNSSSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | CNSSSL_MODE_RELEASE_BUFFERS)
+        guard SSL_CTX_set_cipher_list(ctx, TLSContext.tls12Ciphers) == 1,
+              CNSSSL_SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") == 1 else {
+            throw TLSError.drainingQueue(.context, "cipher or group list")
+        }
+
+        guard SSL_CTX_use_certificate_chain_file(ctx, configuration.certificateChainFile) == 1 else {
+            throw TLSError.drainingQueue(.certificate, "\(configuration.certificateChainFile): cannot use certificate chain")
+        }
+        guard SSL_CTX_use_PrivateKey_file(ctx, configuration.privateKeyFile, SSL_FILETYPE_PEM) == 1 else {
+            throw TLSError.drainingQueue(.privateKey, "\(configuration.privateKeyFile): cannot use private key")
+        }
+        guard SSL_CTX_check_private_key(ctx) == 1 else {
+            throw TLSError.drainingQueue(.privateKey, "\(configuration.privateKeyFile): key does not match \(configuration.certificateChainFile)")
+        }
+
+        let sessionID: [UInt8] = Array("cns-gateway".utf8)
+        _ = SSL_CTX_set_session_id_context(ctx, sessionID, UInt32(sessionID.count))
+        SSL_CTX_set_alpn_select_cb(ctx, alpnSelect, nil)
+
+        switch configuration.clientCertificate {
+        case .none:
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nil)
+        case .optional, .require:
+            // A client-certificate login must always see the card: no resumption, so
+            // every connection runs the full handshake and a fresh chain verification.
+            SSL_CTX_set_options(ctx, CNSSSL_OP_NO_TICKET)
+            _ = CNSSSL_SSL_CTX_set_session_cache_mode(ctx, CNSSSL_SESS_CACHE_OFF)
+            _ = SSL_CTX_set_num_tickets(ctx, 0)
+            let mode = configuration.clientCertificate == .require
+                ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_PEER
+            SSL_CTX_set_verify(ctx, mode, nil)
+            SSL_CTX_set_verify_depth(ctx, 8)
+            SSL_CTX_set1_cert_store(ctx, trust.store)
+            if configuration.sendCANames, let names = trust.makeCANameStack() {
+                SSL_CTX_set_client_CA_list(ctx, names)
+            }
+            SSL_CTX_set_cert_verify_callback(ctx, chainVerifyCallback, Unmanaged.passUnretained(self).toOpaque())
+        }
+        OpenSSLErrorQueue.clear()
+    }
+
+    deinit { SSL_CTX_free(pointer) }
+
+    static let tls12Ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+    /// Verifies the client chain with our policy and records the verdict on the
+    /// connection. The handshake fails only in `require` mode.
+    fileprivate func verify(_ storeCtx: OpaquePointer, connection: TLSConnection) -> Int32 {
+        connection.verification = VerificationRecord()
+        let param = X509_STORE_CTX_get0_param(storeCtx)
+        // Weak keys and digests are judged below against legacy_issuers, not by
+        // OpenSSL's global security level.
+        X509_VERIFY_PARAM_set_auth_level(param, 0)
+        X509_VERIFY_PARAM_set_flags(param, UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL))
+        X509_STORE_CTX_set_verify_cb(storeCtx, recordingVerifyCallback)
+        let result = X509_verify_cert(storeCtx)
+        if result <= 0 && connection.verification.errors.isEmpty {
+            connection.verification.record(X509_STORE_CTX_get_error(storeCtx))
+        }
+        checkLegacyStrength(storeCtx, connection: connection)
+        OpenSSLErrorQueue.clear()
+
+        let decisive = connection.verification.decisive
+        let verdict = CertificateVerdict(reason: CertificateReason.from(verifyError: decisive), opensslCode: decisive)
+        connection.verdict = verdict
+        X509_STORE_CTX_set_error(storeCtx, decisive)
+        if configuration.clientCertificate == .require && verdict.reason != .ok { return 0 }
+        return 1
+    }
+
+    /// RSA-1024 keys and SHA-1 signatures anywhere in the chain (except the trust
+    /// anchor's self-signature) are allowed only under a CA listed in legacy_issuers.
+    private func checkLegacyStrength(_ storeCtx: OpaquePointer, connection: TLSConnection) {
+        guard let chain = X509_STORE_CTX_get0_chain(storeCtx) else { return }
+        let count = CNSSSL_sk_X509_num(chain)
+        var weakCode: Int32? = nil
+        var tooWeakEvenForLegacy = false
+        var underLegacyIssuer = false
+        for i in 0..<count {
+            guard let cert = CNSSSL_sk_X509_value(chain, i) else { continue }
+            let keyBits = X509Inspector.keySecurityBits(cert)
+            if keyBits < 112 {
+                weakCode = weakCode ?? (i == 0 ? X509_V_ERR_EE_KEY_TOO_SMALL : X509_V_ERR_CA_KEY_TOO_SMALL)
+                if keyBits < 80 { tooWeakEvenForLegacy = true }
+            }
+            let isAnchorSelfSignature = i == count - 1 && X509Inspector.isSelfSigned(cert)
+            if !isAnchorSelfSignature {
+                let sigBits = X509Inspector.signatureSecurityBits(cert)
+                if sigBits < 112 {
+                    weakCode = weakCode ?? X509_V_ERR_CA_MD_TOO_WEAK
+                    if sigBits < 63 { tooWeakEvenForLegacy = true }
+                }
+            }
+            if i > 0, !trust.legacyFingerprints.isEmpty, trust.legacyFingerprints.contains(X509Inspector.sha256(cert)) {
+                underLegacyIssuer = true
+            }
+        }
+        if let weakCode, !underLegacyIssuer || tooWeakEvenForLegacy {
+            connection.verification.record(weakCode)
+        }
+    }
+}
+
+/// `SSL_CTX_set_cert_verify_callback`: captures nothing; the context arrives as `arg`,
+/// the connection through the SSL's ex_data.
+private func chainVerifyCallback(_ storeCtx: OpaquePointer?, _ arg: UnsafeMutableRawPointer?) -> Int32 {
+    guard let storeCtx, let arg, let connection = TLSConnection.owning(storeCtx) else { return 0 }
+    let context = Unmanaged<TLSContext>.fromOpaque(arg).takeUnretainedValue()
+    return context.verify(storeCtx, connection: connection)
+}
+
+/// Per-certificate callback: records every problem and lets verification continue, so
+/// the verdict can pick the most telling one. Missing or stale CRLs are tolerated
+/// here under `best-effort` revocation.
+private func recordingVerifyCallback(_ ok: Int32, _ storeCtx: OpaquePointer?) -> Int32 {
+    guard ok == 0, let storeCtx, let connection = TLSConnection.owning(storeCtx) else { return 1 }
+    let code = X509_STORE_CTX_get_error(storeCtx)
+    if connection.context.trust.revocation == .bestEffort
+        && (code == X509_V_ERR_UNABLE_TO_GET_CRL || code == X509_V_ERR_CRL_HAS_EXPIRED) {
+        connection.verification.ignoredRevocationGaps += 1
+    } else {
+        connection.verification.record(code)
+    }
+    return 1
+}
+
+/// ALPN: HTTP/1.1 only. A client that offers ALPN without it gets no_application_protocol.
+private func alpnSelect(_ ssl: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafePointer<UInt8>?>?,
+                        _ outLength: UnsafeMutablePointer<UInt8>?, _ input: UnsafePointer<UInt8>?,
+                        _ inputLength: UInt32, _ arg: UnsafeMutableRawPointer?) -> Int32 {
+    guard let input, let out, let outLength else { return SSL_TLSEXT_ERR_ALERT_FATAL }
+    let wanted: [UInt8] = Array("http/1.1".utf8)
+    var offset = 0
+    let total = Int(inputLength)
+    while offset < total {
+        let length = Int(input[offset])
+        let start = offset + 1
+        guard start + length <= total else { break }
+        if length == wanted.count, (0..<length).allSatisfy({ input[start + $0] == wanted[$0] }) {
+            out.pointee = input + start
+            outLength.pointee = UInt8(length)
+            return SSL_TLSEXT_ERR_OK
+        }
+        offset = start + length
+    }
+    return SSL_TLSEXT_ERR_ALERT_FATAL
+}

@@ -1,0 +1,176 @@
+import COpenSSL
+import COpenSSLShims
+public import Foundation
+
+/// What to do when revocation status cannot be established: a CA without a CRL, or a
+/// CRL past its nextUpdate.
+public enum RevocationPolicy: String, Sendable {
+    case require
+    case bestEffort = "best-effort"
+}
+
+/// Where the trust comes from, as the config names it.
+public struct TrustSources: Sendable, Equatable {
+    public var caBundle: String
+    public var crls: [String]
+    public var revocation: RevocationPolicy
+    /// CA certificate file paths or SHA-256 fingerprints in hex (colons optional).
+    public var legacyIssuers: [String]
+
+    public init(caBundle: String, crls: [String], revocation: RevocationPolicy, legacyIssuers: [String]) {
+        self.caBundle = caBundle
+        self.crls = crls
+        self.revocation = revocation
+        self.legacyIssuers = legacyIssuers
+    }
+}
+
+/// Freshness of one loaded CRL, for health output and metrics.
+public struct CRLStatus: Sendable {
+    public var issuer: String
+    public var file: String
+    public var lastUpdate: Date?
+    public var nextUpdate: Date?
+    public var entries: Int
+}
+
+/// The CA certificates and CRLs a generation trusts: built once, off the loop threads,
+/// then shared read-only by every TLS context of that generation.
+///
+/// `@unchecked Sendable`: the X509_STORE is fully populated in `init` and only read
+/// afterwards; OpenSSL's store lookups take the store's own lock.
+public final class TrustStore: @unchecked Sendable {
+    let store: OpaquePointer
+    let caNames: [OpaquePointer]          // X509_NAME, owned, deduplicated
+    let legacyFingerprints: Set<[UInt8]>
+    public let revocation: RevocationPolicy
+    public let caCount: Int
+    public let crls: [CRLStatus]
+    private let certificates: [X509Certificate]
+
+    public init(_ sources: TrustSources) throws(TLSError) {
+        var certs: [(X509Certificate, String)] = []
+        let caFiles = PEMFile.isDirectory(sources.caBundle) ? try PEMFile.directoryFiles(sources.caBundle) : [sources.caBundle]
+        for file in caFiles {
+            let objects = try PEMFile.derObjects(path: file, labels: ["CERTIFICATE", "TRUSTED CERTIFICATE"])
+            if objects.isEmpty { throw TLSError(.certificate, "\(file): no certificate in file") }
+            for (i, der) in objects.enumerated() {
+                guard let cert = X509Certificate(der: der) else {
+                    throw TLSError(.certificate, "\(file): certificate \(i + 1) does not parse")
+                }
+                guard X509_check_ca(cert.pointer) != 0 else {
+                    throw TLSError(.certificate, "\(file): certificate \(i + 1) is not a CA certificate")
+                }
+                certs.append((cert, file))
+            }
+        }
+        if certs.isEmpty { throw TLSError(.certificate, "\(sources.caBundle): no CA certificates") }
+
+        // CRLs: each must be signed by one of the CAs, or the file is refused.
+        var crlObjects: [(X509RevocationList, String, String)] = []
+        for entry in sources.crls {
+            let files = PEMFile.isDirectory(entry) ? try PEMFile.directoryFiles(entry) : [entry]
+            for file in files {
+                let objects = try PEMFile.derObjects(path: file, labels: ["X509 CRL"])
+                if objects.isEmpty { throw TLSError(.crl, "\(file): no CRL in file") }
+                for (i, der) in objects.enumerated() {
+                    guard let crl = X509RevocationList(der: der) else {
+                        throw TLSError(.crl, "\(file): CRL \(i + 1) does not parse")
+                    }
+                    let issuerName = X509_CRL_get_issuer(crl.pointer)
+                    // A CRL from a CA of the bundle must verify against it now. A CRL of
+                    // an intermediate CA (which the client sends in its chain) is checked
+                    // by OpenSSL against that CA during each verification.
+                    let namesakes = certs.filter { cert, _ in X509_NAME_cmp(X509_get_subject_name(cert.pointer), issuerName) == 0 }
+                    let signed = namesakes.contains { cert, _ in X509_CRL_verify(crl.pointer, X509_get0_pubkey(cert.pointer)) == 1 }
+                    OpenSSLErrorQueue.clear()
+                    guard namesakes.isEmpty || signed else {
+                        throw TLSError(.crl, "\(file): CRL \(i + 1) (issuer \(X509Inspector.name(issuerName))) is not signed by any CA of the bundle")
+                    }
+                    crlObjects.append((crl, file, X509Inspector.name(issuerName)))
+                }
+            }
+        }
+
+        var legacy = Set<[UInt8]>()
+        for spec in sources.legacyIssuers {
+            legacy.insert(try TrustStore.fingerprint(of: spec))
+        }
+
+        guard let store = X509_STORE_new() else { throw TLSError.drainingQueue(.context, "X509_STORE_new") }
+        for (cert, file) in certs where X509_STORE_add_cert(store, cert.pointer) != 1 {
+            // Duplicates are harmless; anything else is a real failure.
+            let reason = OpenSSLErrorQueue.drain()
+            if !reason.contains("already in hash table") {
+                X509_STORE_free(store)
+                throw TLSError(.certificate, "\(file): cannot add to trust store: \(reason)")
+            }
+        }
+        for (crl, file, _) in crlObjects where X509_STORE_add_crl(store, crl.pointer) != 1 {
+            let reason = OpenSSLErrorQueue.drain()
+            if !reason.contains("already in hash table") {
+                X509_STORE_free(store)
+                throw TLSError(.crl, "\(file): cannot add to trust store: \(reason)")
+            }
+        }
+        X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL))
+
+        var names: [OpaquePointer] = []
+        for (cert, _) in certs {
+            let name = X509_get_subject_name(cert.pointer)
+            if !names.contains(where: { X509_NAME_cmp($0, name) == 0 }), let copy = X509_NAME_dup(name) {
+                names.append(copy)
+            }
+        }
+
+        self.store = store
+        self.caNames = names
+        self.legacyFingerprints = legacy
+        self.revocation = sources.revocation
+        self.caCount = certs.count
+        self.certificates = certs.map(\.0)
+        self.crls = crlObjects.map { crl, file, issuer in
+            CRLStatus(issuer: issuer, file: file, lastUpdate: crl.lastUpdate, nextUpdate: crl.nextUpdate, entries: crl.entryCount)
+        }
+    }
+
+    deinit {
+        X509_STORE_free(store)
+        for name in caNames { X509_NAME_free(name) }
+    }
+
+    /// True when every CRL is within its validity window.
+    public var crlsFresh: Bool {
+        let now = Date()
+        return crls.allSatisfy { ($0.nextUpdate ?? .distantFuture) > now }
+    }
+
+    /// A legacy-issuer entry as a SHA-256 fingerprint: hex (colons optional) or a file path.
+    static func fingerprint(of spec: String) throws(TLSError) -> [UInt8] {
+        let hex = spec.replacingOccurrences(of: ":", with: "").lowercased()
+        if hex.count == 64, hex.allSatisfy(\.isHexDigit) {
+            var bytes: [UInt8] = []
+            var index = hex.startIndex
+            while index < hex.endIndex {
+                let next = hex.index(index, offsetBy: 2)
+                bytes.append(UInt8(hex[index..<next], radix: 16)!)
+                index = next
+            }
+            return bytes
+        }
+        let objects = try PEMFile.derObjects(path: spec, labels: ["CERTIFICATE"])
+        guard objects.count == 1, let cert = X509Certificate(der: objects[0]) else {
+            throw TLSError(.certificate, "\(spec): legacy issuer must be one CA certificate or a SHA-256 fingerprint")
+        }
+        return cert.sha256
+    }
+
+    /// Adds this store's CA names to a new stack for CertificateRequest (caller owns it).
+    func makeCANameStack() -> OpaquePointer? {
+        guard let stack = CNSSSL_sk_X509_NAME_new_null() else { return nil }
+        for name in caNames {
+            if let copy = X509_NAME_dup(name) { _ = CNSSSL_sk_X509_NAME_push(stack, copy) }
+        }
+        return stack
+    }
+}
