@@ -1,0 +1,102 @@
+"""SIGHUP reload: new CRL and CA bundle take effect for new connections, open keep-alive
+connections keep working, a broken reload keeps the old trust and is visible in /healthz."""
+
+import pytest
+
+from harness import curl, request, tls_connect, whoami
+
+
+def _health(pki, gateway):
+    result = curl(pki, gateway.url("/healthz"))
+    assert result.status == 200, result
+    return result.json()
+
+
+@pytest.fixture
+def gw(fresh_gateways):
+    gateway = fresh_gateways.new("reload")
+    # Start without root1b in the bundle, so the reload visibly adds a CA.
+    # root1b's CRL is left out as well: this daemon refuses a CRL that no bundle CA signed.
+    gateway.install_trust(bundle_cas=["root1", "legacy", "root2"], crl_cas=["root1", "legacy", "root2", "intermediate"])
+    return gateway.start()
+
+
+def test_reload_new_crl_and_bundle(pki, gw):
+    assert whoami(pki, gw, "ok2")["verdict"]["reason"] == "ok"
+    assert whoami(pki, gw, "ok_same_dn")["verdict"]["reason"] == "unknown_issuer"
+    before = _health(pki, gw)
+    assert before["trust"]["ca_certificates"] == 3, before
+
+    keep_alive = tls_connect(pki, gw.port(), "ok2")
+    try:
+        first = request(keep_alive, "/whoami")
+        assert first.status == 200 and first.json()["verdict"]["reason"] == "ok"
+
+        pki.make_crl("root1", ["revoked", "ok2"], path=gw.dir + "/crls/root1.crl.pem")
+        gw.write_file("ca-bundle.pem", pki.bundle_pem(["root1", "root1b", "legacy", "root2"]))
+        gw.write_file("crls/root1b.crl.pem", open(pki.ca("root1b")["crl_pem"], "rb").read())
+        event = gw.reload()
+        assert event.get("result") == "ok", event
+
+        assert whoami(pki, gw, "ok2")["verdict"]["reason"] == "revoked"
+        assert whoami(pki, gw, "ok_same_dn")["verdict"]["reason"] == "ok"
+        assert whoami(pki, gw, "ok1")["verdict"]["reason"] == "ok"
+        after = _health(pki, gw)
+        assert after["trust"]["generation"] > before["trust"]["generation"], after
+        assert after["trust"]["ca_certificates"] == 4, after
+        assert after["last_reload"]["ok"] is True, after
+
+        # The connection opened before the reload still gets answers.
+        second = request(keep_alive, "/whoami")
+        assert second.status == 200, second
+        assert second.json()["client_certificate"] is not None
+        third = request(keep_alive, "/healthz")
+        assert third.status == 200 and third.json()["trust"]["generation"] == after["trust"]["generation"]
+    finally:
+        keep_alive.close()
+
+
+def test_failed_reload_keeps_old_trust_and_reports(pki, gw):
+    good_bundle = pki.bundle_pem(["root1", "root1b", "legacy", "root2"])
+    gw.write_file("ca-bundle.pem", good_bundle)
+    gw.write_file("crls/root1b.crl.pem", open(pki.ca("root1b")["crl_pem"], "rb").read())
+    assert gw.reload().get("result") == "ok"
+    generation = _health(pki, gw)["trust"]["generation"]
+
+    gw.write_file("ca-bundle.pem", b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
+    event = gw.reload()
+    assert event.get("result") == "failed", event
+    assert event.get("error"), event
+    assert "ca-bundle.pem" in event["error"], event
+
+    assert gw.alive()
+    health = _health(pki, gw)
+    assert health["status"] == "serving"
+    assert health["last_reload"]["ok"] is False, health
+    assert "ca-bundle.pem" in health["last_reload"]["error"], health
+    assert health["trust"]["generation"] == generation, health
+    # Old trust still in force: root1b (only in the good bundle) still accepted, root1 too.
+    assert whoami(pki, gw, "ok_same_dn")["verdict"]["reason"] == "ok"
+    assert whoami(pki, gw, "revoked")["verdict"]["reason"] == "revoked"
+
+    gw.write_file("ca-bundle.pem", good_bundle)
+    assert gw.reload().get("result") == "ok"
+    health = _health(pki, gw)
+    assert health["last_reload"]["ok"] is True and not health["last_reload"].get("error"), health
+    assert health["trust"]["generation"] > generation
+
+
+def test_corrupt_crl_fails_reload(pki, gw):
+    gw.write_file("crls/root1.crl.pem", b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n")
+    event = gw.reload()
+    assert event.get("result") == "failed", event
+    assert "root1.crl.pem" in event.get("error", ""), event
+    assert whoami(pki, gw, "revoked")["verdict"]["reason"] == "revoked"  # old CRL still loaded
+    assert gw.alive()
+
+
+def test_sigterm_exits_cleanly(pki, gw):
+    assert whoami(pki, gw, "ok1")["verdict"]["reason"] == "ok"
+    assert gw.stop() == 0
+    names = [e.get("event") for e in gw.events]
+    assert "stopping" in names and "stopped" in names, gw.log_tail()
