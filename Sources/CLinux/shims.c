@@ -4,12 +4,16 @@
 #include <malloc.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <pthread.h>
+#include <fcntl.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 const uint32_t CNS_EPOLLIN = EPOLLIN;
 const uint32_t CNS_EPOLLOUT = EPOLLOUT;
@@ -85,3 +89,40 @@ int cns_set_cpu_affinity_count(void) {
 }
 
 void cns_malloc_trim(void) { malloc_trim(0); }
+
+int cns_notify_send(const char *path, const char *message) {
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof addr.sun_path) { errno = EINVAL; return -1; }
+    memcpy(addr.sun_path, path, len);
+    if (path[0] == '@') addr.sun_path[0] = 0;
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    ssize_t n;
+    do {
+        n = sendto(fd, message, strlen(message), MSG_NOSIGNAL, (struct sockaddr *)&addr,
+                   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+    } while (n < 0 && errno == EINTR);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n < 0 ? -1 : 0;
+}
+
+int cns_set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -1;
+    if (fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -1;
+    return fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+int cns_is_listening_socket(int fd) {
+    int type = 0, listening = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return -1;
+    len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0) return -1;
+    return type == SOCK_STREAM && listening ? 1 : 0;
+}

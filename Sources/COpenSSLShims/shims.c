@@ -6,6 +6,10 @@ long CNSSSL_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(
 long CNSSSL_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_session_cache_mode(ctx, mode); }
 long CNSSSL_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) { return SSL_CTX_set1_groups_list(ctx, list); }
 int CNSSSL_SSL_get_ex_new_index(void) { return SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL); }
+int CNSSSL_X509_STORE_CTX_get_ex_new_index(void) { return X509_STORE_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL); }
+STACK_OF(X509) *CNSSSL_sk_X509_new_null(void) { return sk_X509_new_null(); }
+int CNSSSL_sk_X509_push(STACK_OF(X509) *sk, X509 *cert) { return sk_X509_push(sk, cert); }
+void CNSSSL_sk_X509_free(STACK_OF(X509) *sk) { sk_X509_free(sk); }
 int CNSSSL_sk_X509_num(const STACK_OF(X509) *sk) { return sk_X509_num(sk); }
 X509 *CNSSSL_sk_X509_value(const STACK_OF(X509) *sk, int i) { return sk_X509_value(sk, i); }
 STACK_OF(X509_NAME) *CNSSSL_sk_X509_NAME_new_null(void) { return sk_X509_NAME_new_null(); }

@@ -56,6 +56,13 @@ public struct GatewayConfig: Sendable {
     public var listeners: [ListenerConfig] = []
     public var trust: TrustSources
     public var limits = Limits()
+    /// Where keys and the embedded database live (`[server] state_dir`).
+    public var stateDirectory: String?
+    public var profile = ProfileSettings()
+    public var help = HelpSettings()
+    public var pagesDirectory: String?
+    /// The OpenID Connect provider, when `[oidc]` is configured.
+    public var oidc: OIDCSettings?
 
     /// Loop threads actually started: one per CPU unless configured.
     public var effectiveLoopThreads: Int { loopThreads > 0 ? loopThreads : max(1, Posix.Process.availableCPUs) }
@@ -83,12 +90,15 @@ extension GatewayConfig {
 
     static func parse(_ document: ConfigValue, file: String, baseDirectory: String) throws(ConfigError) -> GatewayConfig {
         let reader = ConfigReader(file: file, baseDirectory: baseDirectory)
-        let root = reader.table(document, path: "", allowed: ["server", "logging", "listener", "trust", "limits"])
+        let root = reader.table(document, path: "", allowed: [
+            "server", "logging", "listener", "trust", "limits", "profile", "help", "pages", "oidc", "client", "store", "admin",
+        ])
 
         var config = GatewayConfig(file: file, trust: TrustSources(caBundle: "", crls: [], revocation: .bestEffort, legacyIssuers: []))
 
-        if let server = reader.optionalTable(root, "server", allowed: ["loop_threads", "drain_timeout"]) {
+        if let server = reader.optionalTable(root, "server", allowed: ["loop_threads", "drain_timeout", "state_dir"]) {
             config.loopThreads = reader.int(server, "loop_threads", path: "server", default: 0, range: 0...256)
+            config.stateDirectory = reader.path(server, "state_dir", path: "server", required: false, mustBe: .directory)
             config.drainTimeout = reader.double(server, "drain_timeout", path: "server", default: 10, range: 0...3600)
         }
         if let logging = reader.optionalTable(root, "logging", allowed: ["level", "format", "access_log"]) {
@@ -185,6 +195,13 @@ extension GatewayConfig {
             l.maxBodyBytes = reader.int(limits, "max_body_bytes", path: "limits", default: l.maxBodyBytes, range: 0...104_857_600)
             config.limits = l
         }
+
+        config.profile = ProfileSettings.parse(root, reader: reader)
+        config.help = HelpSettings.parse(root, reader: reader)
+        config.pagesDirectory = reader.optionalTable(root, "pages", allowed: ["directory"]).flatMap {
+            reader.path($0, "directory", path: "pages", required: false, mustBe: .directory)
+        }
+        config.oidc = OIDCSettings.parse(root, reader: reader, stateDirectory: config.stateDirectory)
 
         if !reader.problems.isEmpty { throw ConfigError(problems: reader.problems) }
         return config

@@ -178,12 +178,15 @@ final class ConfigReader {
         return result
     }
 
-    enum PathKind { case file, fileOrDirectory }
+    enum PathKind { case file, directory, fileOrDirectory }
 
     /// A path value resolved against the config's directory; it must exist.
     func path(_ fields: [String: ConfigValue], _ key: String, path: String, required: Bool, mustBe kind: PathKind) -> String? {
         guard let raw = string(fields, key, path: path, default: required ? nil : "") else { return nil }
-        if raw.isEmpty { return required ? nil : nil }
+        if raw.isEmpty {
+            if required, fields[key] != nil { problem(join(path, key), "must not be empty") }
+            return nil
+        }
         return checkPath(raw, keyPath: join(path, key), mustBe: kind)
     }
 
@@ -196,6 +199,10 @@ final class ConfigReader {
         }
         if kind == .file && isDirectory.boolValue {
             problem(keyPath, "\(resolved): is a directory, expected a file")
+            return nil
+        }
+        if kind == .directory && !isDirectory.boolValue {
+            problem(keyPath, "\(resolved): is not a directory")
             return nil
         }
         guard FileManager.default.isReadableFile(atPath: resolved) else {

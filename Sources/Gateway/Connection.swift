@@ -31,6 +31,8 @@ final class Connection {
     var keepAlive = true
     var interest: EventInterest = .readable
     var requests = 0
+    /// The verdict on this connection's certificate, computed on first use.
+    var loginVerdict: LoginVerdict?
     /// Why the deadline is set, for the 408 decision and logs.
     var waitingForRequestBytes = false
 

@@ -21,6 +21,7 @@ public final class GatewayServer {
     private let wakers = WakerList()
     private let finished = DispatchSemaphore(value: 0)
     private var generationNumber = 1
+    private let notifier = SystemdNotifier()
 
     public init(configPath: String) {
         self.configPath = configPath
@@ -54,9 +55,16 @@ public final class GatewayServer {
         let shared = SharedState(generation: generation)
         self.shared = shared
 
+        var inherited = SocketActivation.inheritedListeners()
         for (index, listener) in config.listeners.enumerated() {
             do {
-                let fd = try Socket.listen(on: listener.address)
+                let fd: Int32
+                if let match = inherited.firstIndex(where: { $0.address == listener.address }) {
+                    // Socket activation: systemd bound the port (e.g. 443) for us.
+                    fd = inherited.remove(at: match).fd
+                } else {
+                    fd = try Socket.listen(on: listener.address)
+                }
                 let bound = try Socket.localAddress(fd)
                 listeners.append(BoundListener(index: index, name: listener.name, fd: fd, address: bound))
                 logger.info("listening", metadata: [
@@ -97,16 +105,26 @@ public final class GatewayServer {
             "crls": .stringConvertible(generation.trust.crls.count),
         ])
 
+        for leftover in inherited {
+            logger.warning("socket_unused", metadata: ["address": "\(leftover.address)", "detail": "activated socket matches no listener"])
+        }
+        notifier.ready(status: statusLine(shared))
+
+        let tick = notifier.watchdogInterval.map { Int32(max(0.05, min(1.0, $0)) * 1000) } ?? 1000
         while true {
-            guard let signal = Posix.Process.waitForSignal(signals, timeoutMilliseconds: 1000) else { continue }
+            if notifier.watchdogInterval != nil { notifier.watchdog() }
+            guard let signal = Posix.Process.waitForSignal(signals, timeoutMilliseconds: tick) else { continue }
             if signal == SIGHUP {
+                notifier.reloading()
                 reload(shared)
+                notifier.ready(status: statusLine(shared))
                 continue
             }
             logger.info("stopping", metadata: ["signal": "\(signal == SIGTERM ? "SIGTERM" : "SIGINT")"])
             break
         }
 
+        notifier.stopping()
         shared.draining.store(true, ordering: .releasing)
         wakers.wakeAll()
         let deadline = DispatchTime.now() + shared.generation.config.drainTimeout
@@ -161,6 +179,16 @@ public final class GatewayServer {
             shared.recordFailedReload("\(error)")
             logger.error("reload", metadata: ["result": "failed", "error": "\(error)"])
         }
+    }
+
+    /// The one-line STATUS= systemd shows: what the daemon is doing and how fresh its trust is.
+    private func statusLine(_ shared: SharedState) -> String {
+        let generation = shared.generation
+        let reload = shared.reloadStatus
+        var line = "serving, \(generation.trust.caCount) CA, \(generation.trust.crls.count) CRL"
+        line += generation.trust.crlsFresh ? ", CRLs fresh" : ", CRLs STALE"
+        if !reload.ok { line += ", last reload FAILED" }
+        return line
     }
 
     private func closeListeners() {

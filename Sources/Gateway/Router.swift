@@ -16,6 +16,15 @@ final class RequestContext {
     }
 
     var verdict: CertificateVerdict { connection.tls?.verdict ?? .noCertificate }
+
+    /// Chain verdict plus the CNS profile, once per connection.
+    var login: LoginVerdict {
+        if let cached = connection.loginVerdict { return cached }
+        let verdict = LoginVerdict.evaluate(chain: self.verdict, peer: connection.tls?.peerCertificate(),
+                                            profile: connection.generation.config.profile)
+        connection.loginVerdict = verdict
+        return verdict
+    }
 }
 
 /// Maps requests to responses. Pure with respect to I/O: handlers read the context and
@@ -24,15 +33,15 @@ struct Router: Sendable {
     let accessLog: Bool
 
     func respond(to request: HTTPRequest, context: RequestContext) -> HTTPResponse {
-        guard request.method == "GET" || request.method == "HEAD" else {
+        guard request.method == "GET" else {
             if ["/healthz", "/whoami"].contains(request.path) {
                 var response = errorResponse(status: 405, message: "method not allowed")
-                response.headers.append(HTTPHeader(name: "Allow", value: "GET, HEAD"))
+                response.headers.append(HTTPHeader(name: "Allow", value: "GET"))
                 return response
             }
             return errorResponse(status: 404, message: "not found")
         }
-        var response: HTTPResponse
+        let response: HTTPResponse
         switch request.path {
         case "/healthz":
             response = health(context)
@@ -40,11 +49,6 @@ struct Router: Sendable {
             response = whoami(context)
         default:
             response = errorResponse(status: 404, message: "not found")
-        }
-        if request.method == "HEAD" {
-            let length = response.body.count
-            response.body = []
-            response.headers.append(HTTPHeader(name: "X-Content-Length", value: String(length)))
         }
         return response
     }
@@ -83,8 +87,8 @@ struct Router: Sendable {
     private func whoami(_ context: RequestContext) -> HTTPResponse {
         let connection = context.connection
         let tls = connection.tls
-        let verdict = context.verdict
-        context.reasonForLog = verdict.reason.rawValue
+        let login = context.login
+        context.reasonForLog = login.reason
         var body: [String: Any] = [
             "client_address": connection.client.description,
             "listener": connection.listener.name,
@@ -92,12 +96,13 @@ struct Router: Sendable {
             "cipher": tls?.cipher ?? "",
             "alpn": tls?.alpn ?? NSNull(),
             "verdict": [
-                "reason": verdict.reason.rawValue,
-                "openssl_code": Int(verdict.opensslCode),
-                "openssl_error": verdict.opensslError,
+                "reason": login.reason,
+                "chain_reason": login.chain.reason.rawValue,
+                "openssl_code": Int(login.chain.opensslCode),
+                "openssl_error": login.chain.opensslError,
             ],
         ]
-        if let peer = tls?.peerCertificate() {
+        if let peer = login.peer {
             var cert: [String: Any] = [
                 "subject": peer.subject, "issuer": peer.issuer, "serial": peer.serialHex, "sha256": peer.sha256,
             ]
@@ -107,6 +112,8 @@ struct Router: Sendable {
         } else {
             body["client_certificate"] = NSNull()
         }
+        body["identity"] = login.identity.map(VerdictReport.identityDictionary) ?? NSNull()
+        if let rejection = login.rejection { body["profile"] = ["reason": rejection.reason.rawValue, "detail": rejection.detail] }
         return json(status: 200, body)
     }
 }

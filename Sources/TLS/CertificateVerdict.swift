@@ -82,18 +82,3 @@ public struct CertificateVerdict: Sendable, Equatable {
     public static let noCertificate = CertificateVerdict(reason: .noCertificate, opensslCode: X509_V_OK)
 }
 
-/// Errors seen while one chain is verified (filled by the per-certificate callback).
-struct VerificationRecord {
-    var errors: [Int32] = []
-    var ignoredRevocationGaps = 0
-
-    mutating func record(_ code: Int32) {
-        if !errors.contains(code) { errors.append(code) }
-    }
-
-    /// The most telling error, or X509_V_OK.
-    var decisive: Int32 {
-        errors.min { CertificateReason.from(verifyError: $0).priority < CertificateReason.from(verifyError: $1).priority }
-            ?? X509_V_OK
-    }
-}

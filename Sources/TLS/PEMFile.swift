@@ -65,3 +65,12 @@ enum PEMFile {
         return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 }
+
+/// Certificates from a PEM file (one or more) or a DER file, in file order.
+public enum CertificateFile {
+    public static func load(path: String) throws(TLSError) -> [[UInt8]] {
+        let objects = try PEMFile.derObjects(path: path, labels: ["CERTIFICATE", "TRUSTED CERTIFICATE"])
+        if objects.isEmpty { throw TLSError(.certificate, "\(path): no certificate in file") }
+        return objects
+    }
+}

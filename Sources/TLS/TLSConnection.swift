@@ -27,7 +27,6 @@ public struct PeerCertificate: Sendable {
 public final class TLSConnection {
     let ssl: OpaquePointer
     public let context: TLSContext
-    var verification = VerificationRecord()
     public internal(set) var verdict: CertificateVerdict = .noCertificate
 
     public init(context: TLSContext, fd: Int32) throws(TLSError) {
@@ -119,5 +118,21 @@ public final class TLSConnection {
             notBefore: X509Inspector.date(X509_get0_notBefore(cert)),
             notAfter: X509Inspector.date(X509_get0_notAfter(cert)),
             der: X509Inspector.der(cert))
+    }
+}
+
+extension PeerCertificate {
+    /// Reads the same fields from a DER certificate; nil when it does not parse.
+    public init?(der: [UInt8]) {
+        guard let cert = X509Certificate(der: der) else { return nil }
+        let pointer = cert.pointer
+        self.init(
+            subject: X509Inspector.name(X509_get_subject_name(pointer)),
+            issuer: X509Inspector.name(X509_get_issuer_name(pointer)),
+            serialHex: X509Inspector.serialHex(pointer),
+            sha256: X509Inspector.sha256(pointer).hexString,
+            notBefore: X509Inspector.date(X509_get0_notBefore(pointer)),
+            notAfter: X509Inspector.date(X509_get0_notAfter(pointer)),
+            der: der)
     }
 }

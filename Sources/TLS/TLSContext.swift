@@ -111,58 +111,10 @@ public final class TLSContext: @unchecked Sendable {
     /// Verifies the client chain with our policy and records the verdict on the
     /// connection. The handshake fails only in `require` mode.
     fileprivate func verify(_ storeCtx: OpaquePointer, connection: TLSConnection) -> Int32 {
-        connection.verification = VerificationRecord()
-        let param = X509_STORE_CTX_get0_param(storeCtx)
-        // Weak keys and digests are judged below against legacy_issuers, not by
-        // OpenSSL's global security level.
-        X509_VERIFY_PARAM_set_auth_level(param, 0)
-        X509_VERIFY_PARAM_set_flags(param, UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL))
-        X509_STORE_CTX_set_verify_cb(storeCtx, recordingVerifyCallback)
-        let result = X509_verify_cert(storeCtx)
-        if result <= 0 && connection.verification.errors.isEmpty {
-            connection.verification.record(X509_STORE_CTX_get_error(storeCtx))
-        }
-        checkLegacyStrength(storeCtx, connection: connection)
-        OpenSSLErrorQueue.clear()
-
-        let decisive = connection.verification.decisive
-        let verdict = CertificateVerdict(reason: CertificateReason.from(verifyError: decisive), opensslCode: decisive)
+        let verdict = ChainVerifier.run(storeCtx, trust: trust)
         connection.verdict = verdict
-        X509_STORE_CTX_set_error(storeCtx, decisive)
         if configuration.clientCertificate == .require && verdict.reason != .ok { return 0 }
         return 1
-    }
-
-    /// RSA-1024 keys and SHA-1 signatures anywhere in the chain (except the trust
-    /// anchor's self-signature) are allowed only under a CA listed in legacy_issuers.
-    private func checkLegacyStrength(_ storeCtx: OpaquePointer, connection: TLSConnection) {
-        guard let chain = X509_STORE_CTX_get0_chain(storeCtx) else { return }
-        let count = CNSSSL_sk_X509_num(chain)
-        var weakCode: Int32? = nil
-        var tooWeakEvenForLegacy = false
-        var underLegacyIssuer = false
-        for i in 0..<count {
-            guard let cert = CNSSSL_sk_X509_value(chain, i) else { continue }
-            let keyBits = X509Inspector.keySecurityBits(cert)
-            if keyBits < 112 {
-                weakCode = weakCode ?? (i == 0 ? X509_V_ERR_EE_KEY_TOO_SMALL : X509_V_ERR_CA_KEY_TOO_SMALL)
-                if keyBits < 80 { tooWeakEvenForLegacy = true }
-            }
-            let isAnchorSelfSignature = i == count - 1 && X509Inspector.isSelfSigned(cert)
-            if !isAnchorSelfSignature {
-                let sigBits = X509Inspector.signatureSecurityBits(cert)
-                if sigBits < 112 {
-                    weakCode = weakCode ?? X509_V_ERR_CA_MD_TOO_WEAK
-                    if sigBits < 63 { tooWeakEvenForLegacy = true }
-                }
-            }
-            if i > 0, !trust.legacyFingerprints.isEmpty, trust.legacyFingerprints.contains(X509Inspector.sha256(cert)) {
-                underLegacyIssuer = true
-            }
-        }
-        if let weakCode, !underLegacyIssuer || tooWeakEvenForLegacy {
-            connection.verification.record(weakCode)
-        }
     }
 }
 
@@ -172,21 +124,6 @@ private func chainVerifyCallback(_ storeCtx: OpaquePointer?, _ arg: UnsafeMutabl
     guard let storeCtx, let arg, let connection = TLSConnection.owning(storeCtx) else { return 0 }
     let context = Unmanaged<TLSContext>.fromOpaque(arg).takeUnretainedValue()
     return context.verify(storeCtx, connection: connection)
-}
-
-/// Per-certificate callback: records every problem and lets verification continue, so
-/// the verdict can pick the most telling one. Missing or stale CRLs are tolerated
-/// here under `best-effort` revocation.
-private func recordingVerifyCallback(_ ok: Int32, _ storeCtx: OpaquePointer?) -> Int32 {
-    guard ok == 0, let storeCtx, let connection = TLSConnection.owning(storeCtx) else { return 1 }
-    let code = X509_STORE_CTX_get_error(storeCtx)
-    if connection.context.trust.revocation == .bestEffort
-        && (code == X509_V_ERR_UNABLE_TO_GET_CRL || code == X509_V_ERR_CRL_HAS_EXPIRED) {
-        connection.verification.ignoredRevocationGaps += 1
-    } else {
-        connection.verification.record(code)
-    }
-    return 1
 }
 
 /// ALPN: HTTP/1.1 only. A client that offers ALPN without it gets no_application_protocol.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Gateway
 
 @main
@@ -6,7 +7,7 @@ struct CNSGateway: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cns-gateway",
         abstract: "\"Accedi con TS-CNS\": a TLS gateway that logs citizens in with their TS-CNS smart card.",
-        subcommands: [Serve.self, CheckConfig.self])
+        subcommands: [Serve.self, CheckConfig.self, InspectCert.self])
 }
 
 struct ConfigOption: ParsableArguments {
@@ -34,5 +35,31 @@ struct CheckConfig: ParsableCommand {
         for problem in problems { print(problem) }
         if !problems.isEmpty { throw ExitCode(1) }
         print("\(options.config): ok")
+    }
+}
+
+struct InspectCert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect-cert",
+        abstract: "Show what the gateway reads from a certificate (PEM or DER) and its verdict.")
+
+    @Argument(help: "Certificate file: PEM (leaf first, then any intermediates) or DER.")
+    var file: String
+    @Option(name: .long, help: "Gateway configuration: also check the chain against its trust and revocation settings.")
+    var config: String?
+    @Flag(name: .long, help: "Machine-readable JSON output.")
+    var json = false
+
+    func run() throws {
+        do {
+            let output = try CertificateInspection.run(file: file, configPath: config, json: json)
+            print(output.text)
+            if !output.accepted { throw ExitCode(3) }
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            FileHandle.standardError.write(Data("cns-gateway: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }

@@ -38,4 +38,12 @@ void cns_ignore_sigpipe(void);
 int cns_raise_nofile_limit(void);
 int cns_set_cpu_affinity_count(void);
 void cns_malloc_trim(void);
+
+// Sends one sd_notify datagram to the AF_UNIX socket at `path` ('@' = abstract
+// namespace). Returns 0 or -1 with errno set.
+int cns_notify_send(const char *path, const char *message);
+// Makes an inherited descriptor non-blocking and close-on-exec.
+int cns_set_nonblocking(int fd);
+// 1 if fd is a listening stream socket, 0 if not, -1 on error.
+int cns_is_listening_socket(int fd);
 #endif

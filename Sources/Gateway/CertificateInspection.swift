@@ -1,0 +1,119 @@
+import CNS
+import Foundation
+import TLS
+
+/// `cns-gateway inspect-cert`: what the gateway reads from a certificate and the verdict
+/// it would give, computed by the same code the handshake uses.
+public enum CertificateInspection {
+    public struct Output: Sendable {
+        public var text: String
+        public var accepted: Bool
+    }
+
+    public static func run(file: String, configPath: String?, json: Bool) throws -> Output {
+        let certificates = try CertificateFile.load(path: file)
+        let leaf = certificates[0]
+        var profile = ProfileSettings()
+        var chain: CertificateVerdict? = nil
+        if let configPath {
+            let config = try GatewayConfig.load(path: configPath)
+            profile = config.profile
+            let trust = try TrustStore(config.trust)
+            chain = trust.verify(leafDER: leaf, intermediatesDER: Array(certificates.dropFirst()))
+        }
+        let peer = PeerCertificate(der: leaf)
+        // Without a trust configuration only the profile can be judged.
+        let chainVerdict = chain ?? CertificateVerdict(reason: .ok, opensslCode: 0)
+        let verdict = LoginVerdict.evaluate(chain: chainVerdict, peer: peer, profile: profile)
+        let report = VerdictReport(verdict: verdict, chainChecked: chain != nil)
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: report.dictionary(file: file),
+                                                  options: [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted])
+            return Output(text: String(decoding: data, as: UTF8.self), accepted: verdict.accepted)
+        }
+        return Output(text: report.humanText(file: file), accepted: verdict.accepted)
+    }
+}
+
+/// The verdict in the shapes /whoami, /verifica and inspect-cert share.
+struct VerdictReport {
+    let verdict: LoginVerdict
+    let chainChecked: Bool
+
+    func dictionary(file: String? = nil) -> [String: Any] {
+        var out: [String: Any] = ["reason": verdict.reason, "accepted": verdict.accepted]
+        if let file { out["file"] = file }
+        if let peer = verdict.peer {
+            var cert: [String: Any] = ["subject": peer.subject, "issuer": peer.issuer, "serial": peer.serialHex, "sha256": peer.sha256]
+            if let d = peer.notBefore { cert["not_before"] = ISO8601.string(d) }
+            if let d = peer.notAfter { cert["not_after"] = ISO8601.string(d) }
+            out["certificate"] = cert
+        }
+        out["chain"] = chainChecked
+            ? ["reason": verdict.chain.reason.rawValue, "openssl_code": Int(verdict.chain.opensslCode), "openssl_error": verdict.chain.opensslError]
+            : NSNull()
+        if let rejection = verdict.rejection {
+            out["profile"] = ["reason": rejection.reason.rawValue, "detail": rejection.detail]
+        } else {
+            out["profile"] = ["reason": verdict.identity == nil ? "not_checked" : "ok"]
+        }
+        out["identity"] = verdict.identity.map(VerdictReport.identityDictionary) ?? NSNull()
+        return out
+    }
+
+    static func identityDictionary(_ identity: CNSIdentity) -> [String: Any] {
+        let cf = identity.codiceFiscale
+        var out: [String: Any] = [
+            "fiscal_code": cf.value,
+            "key": "\(identity.keyAlgorithm) \(identity.keyBits)",
+            "signature_algorithm": identity.signatureAlgorithm,
+            "policies": identity.policyOIDs,
+            "source": identity.source.rawValue,
+        ]
+        if let v = identity.cardID { out["card_id"] = v }
+        if let v = identity.givenName { out["given_name"] = v }
+        if let v = identity.surname { out["family_name"] = v }
+        if let v = identity.administration { out["administration"] = v }
+        if let v = identity.organization { out["organization"] = v }
+        if let sex = cf.sex { out["gender"] = sex == .female ? "female" : "male" }
+        if let birth = cf.birthDate() {
+            out["birthdate"] = String(format: "%04d-%02d-%02d", birth.year, birth.month, birth.day)
+        }
+        if let place = cf.placeCode { out["birth_place_code"] = place }
+        return out
+    }
+
+    func humanText(file: String) -> String {
+        var lines: [String] = ["\(file):"]
+        if let peer = verdict.peer {
+            lines.append("  subject:   \(peer.subject)")
+            lines.append("  issuer:    \(peer.issuer)")
+            lines.append("  serial:    \(peer.serialHex)")
+            lines.append("  sha256:    \(peer.sha256)")
+            if let d = peer.notBefore, let e = peer.notAfter { lines.append("  validity:  \(ISO8601.string(d)) .. \(ISO8601.string(e))") }
+        } else {
+            lines.append("  (the certificate does not parse)")
+        }
+        if let identity = verdict.identity {
+            lines.append("  Codice Fiscale: \(identity.codiceFiscale.value)")
+            if let name = [identity.givenName, identity.surname].compactMap({ $0 }).joined(separator: " ").nilIfEmpty {
+                lines.append("  name:      \(name)")
+            }
+            if let card = identity.cardID { lines.append("  card id:   \(card)") }
+            if let ou = identity.administration { lines.append("  issued by: \(ou)") }
+            lines.append("  key:       \(identity.keyAlgorithm) \(identity.keyBits) bit, \(identity.signatureAlgorithm)")
+        }
+        if chainChecked {
+            lines.append("  chain:     \(verdict.chain.reason.rawValue) (OpenSSL \(verdict.chain.opensslCode): \(verdict.chain.opensslError))")
+        } else {
+            lines.append("  chain:     not checked (give --config to check trust and revocation)")
+        }
+        if let rejection = verdict.rejection { lines.append("  profile:   \(rejection.reason.rawValue): \(rejection.detail)") }
+        lines.append("  verdict:   \(verdict.reason)\(verdict.accepted ? " (would be accepted)" : " (would be refused)")")
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension String {
+    var nilIfEmpty: String? { isEmpty ? nil : self }
+}
