@@ -10,8 +10,6 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "cns-gateway", targets: ["cns-gateway"]),
-        .executable(name: "cns-card", targets: ["cns-card"]),
-        .executable(name: "cns-virtual-card", targets: ["cns-virtual-card"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -51,19 +49,6 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
-        .target(name: "SmartCard", dependencies: ["CPCSC", "CNS"], swiftSettings: strict),
-        .target(name: "VirtualCard", dependencies: [
-            "SmartCard", "CNS", "COpenSSL", "COpenSSLShims",
-        ], swiftSettings: strict),
-        .executableTarget(name: "cns-card", dependencies: [
-            "SmartCard", "CNS", "COpenSSL", "COpenSSLShims",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: strict),
-        .executableTarget(name: "cns-virtual-card", dependencies: [
-            "VirtualCard",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: strict),
-
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"], swiftSettings: strict),
         .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"], swiftSettings: strict),
         .testTarget(name: "CNSTests", dependencies: [
@@ -73,7 +58,6 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ], swiftSettings: strict),
-        .testTarget(name: "SmartCardTests", dependencies: ["SmartCard", "VirtualCard"], swiftSettings: strict),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
