@@ -120,3 +120,25 @@ public enum Process {
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 }
+
+extension Socket {
+    /// Reads what is available: the byte count, 0 at end of stream, nil when nothing is buffered.
+    public static func receive(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int? {
+        do {
+            return try syscall("recv") { recv(fd, buffer.baseAddress, buffer.count, 0) }
+        } catch {
+            if error.isWouldBlock { return nil }
+            throw error
+        }
+    }
+
+    /// Writes what the socket takes now: the byte count, nil when its buffer is full.
+    public static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(Errno) -> Int? {
+        do {
+            return try syscall("send") { Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) }
+        } catch {
+            if error.isWouldBlock { return nil }
+            throw error
+        }
+    }
+}

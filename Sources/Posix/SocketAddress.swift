@@ -38,7 +38,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
             host = text[..<colon]
             portText = text[text.index(after: colon)...]
         }
-        guard !portText.isEmpty, portText.allSatisfy(\.isASCII), let port = UInt16(portText),
+        guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy({ $0.isASCII && $0.isNumber }), let port = UInt16(portText),
               let ip = SocketAddress.parseIP(String(host)) else { return nil }
         self.init(family: ip.count == 4 ? .inet : .inet6, bytes: ip, port: port)
     }
@@ -135,7 +135,7 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         let maxBits = ip.count * 8
         var prefix = maxBits
         if parts.count == 2 {
-            guard !parts[1].isEmpty, parts[1].allSatisfy(\.isASCII), let p = Int(parts[1]), p >= 0, p <= maxBits else {
+            guard !parts[1].isEmpty, parts[1].count <= 3, parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let p = Int(parts[1]), p >= 0, p <= maxBits else {
                 return nil
             }
             prefix = p

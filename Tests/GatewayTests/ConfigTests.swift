@@ -222,7 +222,7 @@ final class ConfigFixture {
         let v6 = try #require(IPNetwork(parsing: "2001:db8::/32"))
         #expect(v6.contains(SocketAddress(parsing: "[2001:db8:1::5]:1")!))
         #expect(!v6.contains(SocketAddress(parsing: "[2001:db9::5]:1")!))
-        for bad in ["10.0.0.0/33", "::/129", "10.0.0.0/", "x/8", "10.0.0.0/8/8"] {
+        for bad in ["10.0.0.0/33", "::/129", "10.0.0.0/", "x/8", "10.0.0.0/8/8", "10.0.0.0/+8"] {
             #expect(IPNetwork(parsing: bad) == nil, "\(bad) parsed")
         }
     }
