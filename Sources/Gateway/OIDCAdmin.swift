@@ -1,0 +1,75 @@
+public import Foundation
+import OIDC
+import Store
+
+/// The administrator's OIDC tools behind `cns-gateway hash-secret`, `keys rotate` and `audit`.
+public enum OIDCAdmin {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// A PHC string for `[[client]] secret_hash`.
+    public static func hashSecret(_ secret: String) -> String {
+        SecretHash.make(secret: secret).description
+    }
+
+    /// A new client secret: 32 random bytes, base64url.
+    public static func generateSecret() -> String { Token.random() }
+
+    private static func settings(configPath: String) throws -> OIDCSettings {
+        let config = try GatewayConfig.load(path: configPath)
+        guard let oidc = config.oidc else { throw Failure(description: "\(configPath): no [oidc] section") }
+        return oidc
+    }
+
+    /// Adds a new signing key per algorithm in use and schedules the old ones' retirement.
+    /// Returns one line per key for the operator. The running daemon picks the new set up on SIGHUP.
+    public static func rotateKeys(configPath: String, overlap: Int?) throws -> [String] {
+        let oidc = try settings(configPath: configPath)
+        let now = Int(Date().timeIntervalSince1970)
+        let secrets = try KeyFile.rotate(path: oidc.keyFile, algorithms: oidc.provider.requiredAlgorithms, now: now,
+                                         overlap: overlap ?? oidc.keyRotationOverlap)
+        return secrets.keys.keys.map { key in
+            let state = key.retireAt.map { "published until \(ISO8601.string(Date(timeIntervalSince1970: TimeInterval($0))))" } ?? "signing"
+            return "\(key.algorithm.rawValue) \(key.kid) created \(ISO8601.string(Date(timeIntervalSince1970: TimeInterval(key.created)))) \(state)"
+        }
+    }
+
+    /// `--since`: an ISO 8601 date or time (UTC), or an age like `30m`, `24h`, `7d`.
+    public static func parseSince(_ text: String, now: Date = Date()) -> Date? {
+        if let unit = text.last, let amount = Double(text.dropLast()), amount >= 0 {
+            let seconds: Double? = switch unit {
+            case "s": 1
+            case "m": 60
+            case "h": 3600
+            case "d": 86_400
+            default: nil
+            }
+            if let seconds { return now.addingTimeInterval(-amount * seconds) }
+        }
+        let formatter = ISO8601DateFormatter()
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withFullDate]
+        return formatter.date(from: text)
+    }
+
+    /// The audit trail, filtered, one line (text or JSON) per record.
+    public static func audit(configPath: String, since: Date?, reason: String?, codiceFiscale: String?, limit: Int, json: Bool) throws -> [String] {
+        let oidc = try settings(configPath: configPath)
+        guard FileManager.default.fileExists(atPath: oidc.databasePath) else {
+            throw Failure(description: "\(oidc.databasePath): no database yet (the gateway creates it on first start)")
+        }
+        let store = try SQLiteStore(path: oidc.databasePath, create: false)
+        let filter = AuditFilter(since: since.map { Int64($0.timeIntervalSince1970 * 1000) }, reason: reason,
+                                 codiceFiscale: codiceFiscale?.uppercased(), limit: limit)
+        return try store.audit(filter).map { record in
+            if json { return record.json.text }
+            let time = ISO8601.string(Date(timeIntervalSince1970: TimeInterval(record.time) / 1000))
+            var line = "\(time) \(record.event) \(record.reason) client=\(record.clientID.isEmpty ? "-" : record.clientID) from=\(record.clientAddress.isEmpty ? "-" : record.clientAddress)"
+            if let cf = record.codiceFiscale { line += " cf=\(cf)" }
+            if let serial = record.certificateSerial { line += " serial=\(serial)" }
+            if let issuer = record.certificateIssuer { line += " issuer=\"\(issuer)\"" }
+            return line
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import CNS
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import HTTP1
+import Logging
+import OIDC
+import Pages
+import Store
+import Synchronization
+
+/// What the router knows about one request, for the OpenID Connect endpoints.
+struct OIDCRequestContext {
+    var listenerName: String
+    /// True on the login listener (the one whose handshake asks for the card).
+    var requestsClientCertificate: Bool
+    var clientAddress: String
+    /// The connection's certificate verdict; evaluated only by the endpoints that need the card.
+    var login: () -> LoginVerdict
+    var language: PageLanguage
+    var pages: PageRenderer
+    var cookieHeader: String?
+
+    init(listenerName: String, requestsClientCertificate: Bool, clientAddress: String, login: @escaping () -> LoginVerdict,
+         language: PageLanguage, pages: PageRenderer, cookieHeader: String?) {
+        self.listenerName = listenerName
+        self.requestsClientCertificate = requestsClientCertificate
+        self.clientAddress = clientAddress
+        self.login = login
+        self.language = language
+        self.pages = pages
+        self.cookieHeader = cookieHeader
+    }
+}
+
+struct OIDCServiceError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// The provider for one generation: settings, keys (re-read on each SIGHUP) and the
+/// process-wide store. Called concurrently by every loop thread.
+final class OIDCService: Sendable {
+    let provider: Provider
+    let settings: OIDCSettings
+
+    init(settings: OIDCSettings, stateDirectory: String?, now: @escaping @Sendable () -> Date = { Date() }) throws(OIDCServiceError) {
+        guard stateDirectory != nil else { throw OIDCServiceError(description: "server.state_dir is required with [oidc]") }
+        let logger = Logger(label: "cns-gateway.oidc")
+        let secrets: ProviderSecrets
+        do {
+            secrets = try KeyFile.loadOrCreate(path: settings.keyFile, required: settings.provider.requiredAlgorithms,
+                                               now: Int(now().timeIntervalSince1970))
+        } catch {
+            throw OIDCServiceError(description: "OIDC keys: \(error)")
+        }
+        let store: SQLiteStore
+        do {
+            store = try SQLiteStore.open(path: settings.databasePath)
+        } catch {
+            throw OIDCServiceError(description: "OIDC store: \(error)")
+        }
+        var configuration = settings.provider
+        for index in configuration.clients.indices {
+            guard let uri = settings.jwksURIs[configuration.clients[index].id] else { continue }
+            switch Self.fetchJWKS(uri) {
+            case .success(let keys):
+                configuration.clients[index].keys += keys
+            case .failure(let error):
+                // The rest of the gateway keeps working; this client cannot authenticate until a reload fetches its keys.
+                logger.error("oidc_jwks_fetch_failed", metadata: ["client_id": "\(configuration.clients[index].id)", "error": "\(error)"])
+            }
+        }
+        self.settings = settings
+        self.provider = Provider(configuration: configuration, keys: secrets.keys, store: store, pairwiseSalt: secrets.pairwiseSalt,
+                                 now: now, log: { event, fields in
+            var metadata: Logger.Metadata = [:]
+            for (key, value) in fields { metadata[key] = "\(value)" }
+            logger.info("\(event)", metadata: metadata)
+        })
+    }
+
+    /// Nil when the request is not for an OIDC endpoint.
+    func handle(_ request: HTTPRequest, context: OIDCRequestContext) -> HTTPResponse? {
+        let info = ProviderRequestInfo(
+            requestsClientCertificate: context.requestsClientCertificate, clientAddress: context.clientAddress,
+            cookieHeader: context.cookieHeader, login: { Self.cardLogin(context.login()) })
+        guard let outcome = provider.handle(request, info: info) else { return nil }
+        switch outcome {
+        case .response(let response):
+            return response
+        case .page(let page, let status, let headers):
+            return render(page, status: status, headers: headers, context: context)
+        }
+    }
+
+    static func cardLogin(_ verdict: LoginVerdict) -> CardLogin {
+        let subject = verdict.accepted ? verdict.identity.map(LoginSubject.init(identity:)) : nil
+        return CardLogin(reason: verdict.reason, subject: subject,
+                         certificateSerial: verdict.peer?.serialHex ?? verdict.identity?.serialHex,
+                         certificateIssuer: verdict.peer?.issuer ?? verdict.identity?.issuer)
+    }
+
+    private func render(_ page: OIDCPage, status: Int, headers: [HTTPHeader], context: OIDCRequestContext) -> HTTPResponse {
+        let html: String
+        switch page {
+        case .landing(_, let continueURL):
+            html = context.pages.landing(context.language, continueURL: continueURL)
+        case .loginFailed(let reason, _, let backURL):
+            html = context.pages.error(reason: reason, language: context.language, returnURL: backURL)
+        case .requestError(let reason, _):
+            // The page set has no page per OAuth request error: a broken link is `bad_request`.
+            html = context.pages.error(reason: reason == "server_error" ? "temporarily_unavailable" : "bad_request", language: context.language)
+        case .loggedOut:
+            html = Self.loggedOutPage(context.language)
+        }
+        // The same self-contained-page headers as the router's own pages.
+        var all = [HTTPHeader(name: "Content-Type", value: "text/html; charset=utf-8"),
+                   HTTPHeader(name: "Content-Security-Policy",
+                              value: "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+                   HTTPHeader(name: "X-Content-Type-Options", value: "nosniff"),
+                   HTTPHeader(name: "Referrer-Policy", value: "no-referrer")]
+        all += headers
+        if !all.contains(where: { $0.name == "Cache-Control" }) { all.append(HTTPHeader(name: "Cache-Control", value: "no-store")) }
+        return HTTPResponse(status: status, headers: all, body: Array(html.utf8))
+    }
+
+    static func loggedOutPage(_ language: PageLanguage) -> String {
+        let (title, text) = language == .en
+            ? ("Signed out", "You have signed out of \"Accedi con TS-CNS\". You can remove the card from the reader.")
+            : ("Uscita effettuata", "Sei uscito da \"Accedi con TS-CNS\". Puoi togliere la carta dal lettore.")
+        return "<!DOCTYPE html>\n<html lang=\"\(language.rawValue)\"><head><meta charset=\"utf-8\"><title>\(title)</title></head>"
+            + "<body><main><h1>\(title)</h1><p>\(text)</p></main></body></html>\n"
+    }
+
+    /// A client's JWKS, fetched once per generation (start, SIGHUP) on the control thread.
+    static func fetchJWKS(_ uri: String) -> Result<[VerificationKey], OIDCServiceError> {
+        guard let url = URL(string: uri) else { return .failure(OIDCServiceError(description: "bad URL")) }
+        let result = Mutex<Result<Data, OIDCServiceError>>(.failure(OIDCServiceError(description: "timed out")))
+        let done = DispatchSemaphore(value: 0)
+        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 5)
+        request.setValue("application/json", forHTTPHeaderField: "Accept")
+        let task = URLSession.shared.dataTask(with: request) { data, response, error in
+            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+            result.withLock {
+                if let data, status == 200, data.count <= 65_536 {
+                    $0 = .success(data)
+                } else {
+                    $0 = .failure(OIDCServiceError(description: error.map { "\($0)" } ?? "HTTP status \(status)"))
+                }
+            }
+            done.signal()
+        }
+        task.resume()
+        if done.wait(timeout: .now() + 6) == .timedOut { task.cancel() }
+        return result.withLock { $0 }.flatMap { data in
+            guard let list = JSONValue.decode(data)?["keys"]?.arrayValue else {
+                return .failure(OIDCServiceError(description: "not a JWK Set"))
+            }
+            return .success(list.compactMap { try? VerificationKey(jwk: $0) })
+        }
+    }
+}

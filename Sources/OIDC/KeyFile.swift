@@ -1,0 +1,145 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The provider's secrets on disk: signing keys and the pairwise-subject salt, one JSON file
+/// in the state directory, mode 0600. A file others can read is refused, not repaired: the
+/// operator must know the keys may have leaked.
+public struct ProviderSecrets: Sendable {
+    public var keys: KeySet
+    public var pairwiseSalt: [UInt8]
+
+    public init(keys: KeySet, pairwiseSalt: [UInt8]) {
+        self.keys = keys
+        self.pairwiseSalt = pairwiseSalt
+    }
+}
+
+public struct KeyFileError: Error, Sendable, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+    public var description: String { "\(path): \(reason)" }
+}
+
+public enum KeyFile {
+    public static let fileName = "oidc-keys.json"
+
+    /// Nil when the file does not exist.
+    public static func load(path: String) throws(KeyFileError) -> ProviderSecrets? {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            if errno == ENOENT { return nil }
+            throw KeyFileError(path: path, reason: String(cString: strerror(errno)))
+        }
+        guard info.st_mode & 0o077 == 0 else {
+            throw KeyFileError(path: path, reason: String(format: "mode %04o is too open: the keys may have leaked; check, then chmod 600", info.st_mode & 0o777))
+        }
+        guard let data = FileManager.default.contents(atPath: path), let json = JSONValue.decode(data),
+              json["version"]?.intValue == 1, let saltText = json["pairwise_salt"]?.stringValue,
+              let salt = Base64URL.decode(saltText), salt.count >= 32, let entries = json["keys"]?.arrayValue else {
+            throw KeyFileError(path: path, reason: "not a cns-gateway key file")
+        }
+        var keys: [SigningKey] = []
+        for entry in entries {
+            guard let alg = entry["alg"]?.stringValue.flatMap(JWSAlgorithm.init(rawValue:)),
+                  let privateText = entry["private"]?.stringValue, let privateBytes = Base64URL.decode(privateText),
+                  let created = entry["created"]?.intValue else {
+                throw KeyFileError(path: path, reason: "a key entry is incomplete")
+            }
+            do {
+                let key = try SigningKey(algorithm: alg, privateBytes: privateBytes, created: created, retireAt: entry["retire_at"]?.intValue)
+                if let kid = entry["kid"]?.stringValue, kid != key.kid {
+                    throw KeyFileError(path: path, reason: "key \(kid) does not match its private key")
+                }
+                keys.append(key)
+            } catch let error as KeyFileError {
+                throw error
+            } catch {
+                throw KeyFileError(path: path, reason: "key entry: \(error)")
+            }
+        }
+        return ProviderSecrets(keys: KeySet(keys: keys), pairwiseSalt: salt)
+    }
+
+    public static func encode(_ secrets: ProviderSecrets) -> [UInt8] {
+        let entries: [JSONValue] = secrets.keys.keys.map { key in
+            var o: [String: JSONValue] = [
+                "alg": .string(key.algorithm.rawValue), "kid": .string(key.kid), "created": .int(key.created),
+                "private": .string(Base64URL.encode(key.privateBytes)),
+            ]
+            if let retireAt = key.retireAt { o["retire_at"] = .int(retireAt) }
+            return .object(o)
+        }
+        let json: JSONValue = ["version": 1, "pairwise_salt": .string(Base64URL.encode(secrets.pairwiseSalt)), "keys": .array(entries)]
+        return json.encoded() + [0x0a]
+    }
+
+    /// Writes a new file beside the old one (mode 0600 from creation) and renames it over:
+    /// a crash leaves either the old set or the new one, never half a file.
+    public static func write(_ secrets: ProviderSecrets, to path: String) throws(KeyFileError) {
+        let temporary = path + ".tmp-\(getpid())"
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw KeyFileError(path: temporary, reason: String(cString: strerror(errno))) }
+        let bytes = encode(secrets)
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                let reason = String(cString: strerror(errno))
+                close(fd)
+                unlink(temporary)
+                throw KeyFileError(path: temporary, reason: reason)
+            }
+            written += n
+        }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard synced, rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw KeyFileError(path: path, reason: reason)
+        }
+        let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            fsync(directory)
+            close(directory)
+        }
+    }
+
+    /// Loads the file, creating it (first start) or adding keys for newly required algorithms.
+    public static func loadOrCreate(path: String, required: Set<JWSAlgorithm>, now: Int) throws(KeyFileError) -> ProviderSecrets {
+        var secrets = try load(path: path) ?? ProviderSecrets(keys: KeySet(keys: []), pairwiseSalt: randomBytes(32))
+        let completed: (KeySet, added: Bool)
+        do {
+            completed = try secrets.keys.completed(with: required, now: now)
+        } catch {
+            throw KeyFileError(path: path, reason: "key generation failed: \(error)")
+        }
+        if completed.added || !FileManager.default.fileExists(atPath: path) {
+            secrets.keys = completed.0
+            try write(secrets, to: path)
+        }
+        return secrets
+    }
+
+    /// `cns-gateway keys rotate`: a new key per algorithm in use; the old ones retire after `overlap`.
+    public static func rotate(path: String, algorithms: Set<JWSAlgorithm>, now: Int, overlap: Int) throws(KeyFileError) -> ProviderSecrets {
+        var secrets = try load(path: path) ?? ProviderSecrets(keys: KeySet(keys: []), pairwiseSalt: randomBytes(32))
+        let inUse = Set(secrets.keys.keys.filter { $0.retireAt == nil }.map(\.algorithm)).union(algorithms)
+        do {
+            secrets.keys = try secrets.keys.rotated(algorithms: inUse, now: now, overlap: overlap)
+        } catch {
+            throw KeyFileError(path: path, reason: "key generation failed: \(error)")
+        }
+        try write(secrets, to: path)
+        return secrets
+    }
+
+    static func randomBytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+    }
+}

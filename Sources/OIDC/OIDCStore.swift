@@ -1,0 +1,231 @@
+/// A one-time authorization code as stored (by its hash, never the code itself).
+public struct AuthorizationCodeRecord: Sendable, Equatable {
+    public var codeHash: String
+    public var clientID: String
+    public var redirectURI: String
+    public var scopes: [String]
+    public var nonce: String?
+    /// S256 challenge; nil when the client sent none (confidential clients only).
+    public var codeChallenge: String?
+    public var authTime: Int
+    public var sid: String
+    public var subject: LoginSubject
+    public var acr: String
+    public var issuedAt: Int
+    public var expiresAt: Int
+
+    public init(codeHash: String, clientID: String, redirectURI: String, scopes: [String], nonce: String?, codeChallenge: String?,
+                authTime: Int, sid: String, subject: LoginSubject, acr: String, issuedAt: Int, expiresAt: Int) {
+        self.codeHash = codeHash
+        self.clientID = clientID
+        self.redirectURI = redirectURI
+        self.scopes = scopes
+        self.nonce = nonce
+        self.codeChallenge = codeChallenge
+        self.authTime = authTime
+        self.sid = sid
+        self.subject = subject
+        self.acr = acr
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+    }
+
+    /// Everything but the indexed columns, for the store's `data` column.
+    public var payload: JSONValue {
+        var o: [String: JSONValue] = [
+            "redirect_uri": .string(redirectURI), "scopes": .array(scopes.map(JSONValue.string)), "auth_time": .int(authTime),
+            "sid": .string(sid), "subject": subject.jsonValue, "acr": .string(acr), "iat": .int(issuedAt),
+        ]
+        if let nonce { o["nonce"] = .string(nonce) }
+        if let codeChallenge { o["code_challenge"] = .string(codeChallenge) }
+        return .object(o)
+    }
+
+    public init?(codeHash: String, clientID: String, expiresAt: Int, payload: JSONValue) {
+        guard let redirect = payload["redirect_uri"]?.stringValue, let scopes = payload["scopes"]?.arrayValue,
+              let authTime = payload["auth_time"]?.intValue, let sid = payload["sid"]?.stringValue,
+              let subject = payload["subject"].flatMap(LoginSubject.init(jsonValue:)), let acr = payload["acr"]?.stringValue,
+              let iat = payload["iat"]?.intValue else { return nil }
+        self.init(codeHash: codeHash, clientID: clientID, redirectURI: redirect, scopes: scopes.compactMap(\.stringValue),
+                  nonce: payload["nonce"]?.stringValue, codeChallenge: payload["code_challenge"]?.stringValue,
+                  authTime: authTime, sid: sid, subject: subject, acr: acr, issuedAt: iat, expiresAt: expiresAt)
+    }
+}
+
+/// The outcome of presenting a code at the token endpoint.
+public enum CodeRedemption: Sendable, Equatable {
+    /// First use: the code is now spent.
+    case redeemed(AuthorizationCodeRecord)
+    /// Second use (RFC 6749 section 4.1.2): refused, and every token the first use issued is revoked.
+    case replayed(clientID: String, revokedTokens: Int)
+    case expired
+    case unknown
+}
+
+/// An access token the provider issued (by its `jti`), with what `/userinfo` releases for it.
+public struct IssuedTokenRecord: Sendable, Equatable {
+    public var jti: String
+    public var clientID: String
+    public var codeHash: String?
+    public var sub: String
+    public var scopes: [String]
+    public var subject: LoginSubject
+    public var issuedAt: Int
+    public var expiresAt: Int
+    public var revoked: Bool
+
+    public init(jti: String, clientID: String, codeHash: String?, sub: String, scopes: [String], subject: LoginSubject,
+                issuedAt: Int, expiresAt: Int, revoked: Bool = false) {
+        self.jti = jti
+        self.clientID = clientID
+        self.codeHash = codeHash
+        self.sub = sub
+        self.scopes = scopes
+        self.subject = subject
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+        self.revoked = revoked
+    }
+
+    public var payload: JSONValue {
+        ["sub": .string(sub), "scopes": .array(scopes.map(JSONValue.string)), "subject": subject.jsonValue, "iat": .int(issuedAt)]
+    }
+
+    public init?(jti: String, clientID: String, codeHash: String?, expiresAt: Int, revoked: Bool, payload: JSONValue) {
+        guard let sub = payload["sub"]?.stringValue, let scopes = payload["scopes"]?.arrayValue,
+              let subject = payload["subject"].flatMap(LoginSubject.init(jsonValue:)), let iat = payload["iat"]?.intValue else { return nil }
+        self.init(jti: jti, clientID: clientID, codeHash: codeHash, sub: sub, scopes: scopes.compactMap(\.stringValue),
+                  subject: subject, issuedAt: iat, expiresAt: expiresAt, revoked: revoked)
+    }
+}
+
+/// A single sign-on session: one browser (its `__Host-` cookie, stored hashed), one card.
+public struct SessionRecord: Sendable, Equatable {
+    public var idHash: String
+    /// The session id published in ID tokens (`sid`), distinct from the cookie value.
+    public var sid: String
+    public var thumbprint: String
+    public var subject: LoginSubject
+    public var authTime: Int
+    public var createdAt: Int
+    public var lastSeen: Int
+    public var idleExpiresAt: Int
+    public var absoluteExpiresAt: Int
+
+    public init(idHash: String, sid: String, thumbprint: String, subject: LoginSubject, authTime: Int, createdAt: Int,
+                lastSeen: Int, idleExpiresAt: Int, absoluteExpiresAt: Int) {
+        self.idHash = idHash
+        self.sid = sid
+        self.thumbprint = thumbprint
+        self.subject = subject
+        self.authTime = authTime
+        self.createdAt = createdAt
+        self.lastSeen = lastSeen
+        self.idleExpiresAt = idleExpiresAt
+        self.absoluteExpiresAt = absoluteExpiresAt
+    }
+
+    public func isValid(now: Int) -> Bool { now < idleExpiresAt && now < absoluteExpiresAt }
+}
+
+/// One line of the audit trail: every login attempt, success or failure.
+public struct AuditRecord: Sendable, Equatable {
+    public var id: Int64?
+    /// Unix milliseconds.
+    public var time: Int64
+    public var clientAddress: String
+    /// The service (client id); empty when the request named no known client.
+    public var clientID: String
+    /// "ok" or the reason code of the failure.
+    public var reason: String
+    public var codiceFiscale: String?
+    public var certificateSerial: String?
+    public var certificateIssuer: String?
+    public var event: String
+
+    public init(id: Int64? = nil, time: Int64, clientAddress: String, clientID: String, reason: String, codiceFiscale: String? = nil,
+                certificateSerial: String? = nil, certificateIssuer: String? = nil, event: String = "login") {
+        self.id = id
+        self.time = time
+        self.clientAddress = clientAddress
+        self.clientID = clientID
+        self.reason = reason
+        self.codiceFiscale = codiceFiscale
+        self.certificateSerial = certificateSerial
+        self.certificateIssuer = certificateIssuer
+        self.event = event
+    }
+
+    public var json: JSONValue {
+        var o: [String: JSONValue] = [
+            "time_ms": .int(Int(time)), "client_address": .string(clientAddress), "client_id": .string(clientID),
+            "reason": .string(reason), "event": .string(event),
+        ]
+        if let id { o["id"] = .int(Int(id)) }
+        if let codiceFiscale { o["cf"] = .string(codiceFiscale) }
+        if let certificateSerial { o["certificate_serial"] = .string(certificateSerial) }
+        if let certificateIssuer { o["certificate_issuer"] = .string(certificateIssuer) }
+        return .object(o)
+    }
+}
+
+public struct AuditFilter: Sendable {
+    /// Unix milliseconds, inclusive.
+    public var since: Int64?
+    public var reason: String?
+    public var codiceFiscale: String?
+    public var limit: Int
+
+    public init(since: Int64? = nil, reason: String? = nil, codiceFiscale: String? = nil, limit: Int = 10_000) {
+        self.since = since
+        self.reason = reason
+        self.codiceFiscale = codiceFiscale
+        self.limit = limit
+    }
+
+    public func matches(_ record: AuditRecord) -> Bool {
+        if let since, record.time < since { return false }
+        if let reason, record.reason != reason { return false }
+        if let codiceFiscale, record.codiceFiscale != codiceFiscale { return false }
+        return true
+    }
+}
+
+public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var code: Int32
+    public var reason: String
+    public init(code: Int32, reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+    public var description: String { "store error \(code): \(reason)" }
+}
+
+/// What the provider persists. Implementations are safe to call from several threads at once;
+/// each method is atomic (one transaction).
+public protocol OIDCStore: Sendable {
+    func saveCode(_ record: AuthorizationCodeRecord) throws(StoreError)
+    /// Marks the code spent and returns it; a second presentation revokes the tokens of the first.
+    func redeemCode(hash: String, now: Int) throws(StoreError) -> CodeRedemption
+    /// False (and nothing saved) when the token's code was replayed in the meantime.
+    func saveToken(_ record: IssuedTokenRecord) throws(StoreError) -> Bool
+    func token(jti: String) throws(StoreError) -> IssuedTokenRecord?
+    func revokeToken(jti: String) throws(StoreError)
+
+    func saveSession(_ record: SessionRecord) throws(StoreError)
+    func session(idHash: String) throws(StoreError) -> SessionRecord?
+    func touchSession(idHash: String, lastSeen: Int, idleExpiresAt: Int) throws(StoreError)
+    func deleteSession(idHash: String) throws(StoreError)
+    func deleteSessions(sid: String) throws(StoreError)
+
+    /// Records a client assertion's `jti` until it expires; false when it was seen before (replay).
+    func useAssertion(key: String, expiresAt: Int, now: Int) throws(StoreError) -> Bool
+
+    /// Durable before it returns.
+    func appendAudit(_ record: AuditRecord) throws(StoreError)
+    func audit(_ filter: AuditFilter) throws(StoreError) -> [AuditRecord]
+
+    /// Deletes expired codes, tokens, sessions and assertion ids; returns how many rows went.
+    @discardableResult
+    func purgeExpired(now: Int) throws(StoreError) -> Int
+}

@@ -1,0 +1,241 @@
+import HTTP1
+import Foundation
+
+/// A validated authorization request (OIDC Core section 3.1.2.1).
+struct AuthorizationRequest {
+    var client: ClientRegistration
+    var redirectURI: String
+    var responseMode: String
+    var state: String?
+    var nonce: String?
+    var scopes: [String]
+    var codeChallenge: String?
+    var prompt: Set<String>
+    var maxAge: Int?
+    /// The parameters as received, to carry the request from the public listener to the login listener.
+    var parameters: [(String, String)]
+}
+
+/// An authorization error that goes back to the client's redirect URI (RFC 6749 section 4.1.2.1).
+struct AuthorizationFailure: Error {
+    var error: String
+    var description: String
+}
+
+extension Provider {
+    static let maxParameterLength = 2048
+
+    func authorize(_ request: HTTPRequest, info: ProviderRequestInfo) -> OIDCOutcome {
+        let pairs: [(name: String, value: String)]?
+        if request.method == "POST" {
+            let type = request.header("Content-Type")?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            pairs = type == "application/x-www-form-urlencoded" ? FormURLEncoding.decodeStrict(request.body) : nil
+        } else {
+            pairs = FormURLEncoding.decodeStrict(Array((request.query ?? "").utf8))
+        }
+        guard let pairs else {
+            return requestError("malformed_request", "the authorization request's parameters are not well-formed form encoding")
+        }
+        var values: [String: [String]] = [:]
+        for (name, value) in pairs { values[name, default: []].append(value) }
+
+        // Until client and redirect URI are known good, nothing may be redirected (RFC 6749 section 4.1.2.1).
+        guard let clientIDs = values["client_id"], clientIDs.count == 1, let client = configuration.client(clientIDs[0]) else {
+            return requestError("unknown_client", "the service (client_id) is missing or not registered with this gateway")
+        }
+        guard let redirects = values["redirect_uri"], redirects.count == 1, client.redirectURIs.contains(redirects[0]) else {
+            return requestError("invalid_redirect_uri", "the return address (redirect_uri) is missing or not registered for \(client.name)")
+        }
+        let redirectURI = redirects[0]
+        let state = values["state"]?.first
+        var responseMode = values["response_mode"]?.first ?? "query"
+        if !["query", "form_post"].contains(responseMode) { responseMode = "query" }
+        let base = AuthorizationRequest(client: client, redirectURI: redirectURI, responseMode: responseMode, state: state, nonce: nil,
+                                        scopes: [], codeChallenge: nil, prompt: [], maxAge: nil, parameters: pairs.map { ($0.name, $0.value) })
+        let validated: AuthorizationRequest
+        do {
+            validated = try validate(values, base: base)
+        } catch {
+            log("oidc_authorize_refused", ["client_id": client.id, "error": error.error])
+            return .response(errorRedirect(base, error: error.error, description: error.description))
+        }
+
+        if !info.requestsClientCertificate {
+            // The public listener: send the browser on to the listener that asks for the card.
+            let continueURL = configuration.loginBaseURL + Endpoint.authorize.rawValue + "?" + FormEncoder.encode(validated.parameters)
+            if configuration.interstitial && !validated.prompt.contains("none") {
+                return .page(.landing(clientName: client.name, continueURL: continueURL), status: 200,
+                             headers: [HTTPHeader(name: "Cache-Control", value: "no-store")])
+            }
+            return .response(HTTPResponses.redirect(continueURL))
+        }
+        return login(validated, info: info)
+    }
+
+    func validate(_ values: [String: [String]], base: AuthorizationRequest) throws(AuthorizationFailure) -> AuthorizationRequest {
+        var request = base
+        for (name, list) in values {
+            if list.count > 1 { throw AuthorizationFailure(error: "invalid_request", description: "parameter \(name) repeated") }
+            if list[0].utf8.count > Self.maxParameterLength {
+                throw AuthorizationFailure(error: "invalid_request", description: "parameter \(name) too long")
+            }
+        }
+        func one(_ name: String) -> String? { values[name]?.first }
+        if let mode = one("response_mode"), !["query", "form_post"].contains(mode) {
+            throw AuthorizationFailure(error: "invalid_request", description: "response_mode must be query or form_post")
+        }
+        if one("request") != nil { throw AuthorizationFailure(error: "request_not_supported", description: "request objects are not supported") }
+        if one("request_uri") != nil {
+            throw AuthorizationFailure(error: "request_uri_not_supported", description: "request_uri is not supported")
+        }
+        guard one("response_type") == "code" else {
+            throw AuthorizationFailure(error: "unsupported_response_type", description: "only response_type=code is supported")
+        }
+        let requested = (one("scope") ?? "").split(separator: " ").map(String.init)
+        guard requested.contains("openid") else {
+            throw AuthorizationFailure(error: "invalid_scope", description: "scope must include openid")
+        }
+        // Scopes the client may not have, or that do not exist, are dropped (RFC 6749 section 3.3).
+        var scopes: [String] = []
+        for scope in requested where request.client.scopes.contains(scope) && !scopes.contains(scope) { scopes.append(scope) }
+        request.scopes = scopes
+
+        if let method = one("code_challenge_method"), method != "S256" {
+            throw AuthorizationFailure(error: "invalid_request", description: "code_challenge_method must be S256")
+        }
+        if let challenge = one("code_challenge") {
+            guard PKCE.isValidChallengeSyntax(challenge) else {
+                throw AuthorizationFailure(error: "invalid_request", description: "code_challenge is not an S256 challenge")
+            }
+            guard one("code_challenge_method") == "S256" else {
+                // RFC 7636 section 4.3 would default to plain, which we refuse.
+                throw AuthorizationFailure(error: "invalid_request", description: "code_challenge_method=S256 is required")
+            }
+            request.codeChallenge = challenge
+        } else if request.client.isPublic || request.client.requirePKCE {
+            throw AuthorizationFailure(error: "invalid_request", description: "PKCE (code_challenge with S256) is required for this client")
+        }
+        request.nonce = one("nonce")
+        let prompt = Set((one("prompt") ?? "").split(separator: " ").map(String.init))
+        if prompt.contains("none") && prompt.count > 1 {
+            throw AuthorizationFailure(error: "invalid_request", description: "prompt=none cannot be combined with other values")
+        }
+        request.prompt = prompt
+        if let maxAge = one("max_age") {
+            guard let value = Int(maxAge), value >= 0 else {
+                throw AuthorizationFailure(error: "invalid_request", description: "max_age must be a non-negative integer")
+            }
+            request.maxAge = value
+        }
+        return request
+    }
+
+    func requestError(_ reason: String, _ detail: String) -> OIDCOutcome {
+        log("oidc_authorize_refused", ["reason": reason])
+        return .page(.requestError(reason: reason, detail: detail), status: 400, headers: [HTTPHeader(name: "Cache-Control", value: "no-store")])
+    }
+
+    /// The redirect carrying an error back to the client, in its response mode, with `iss` (RFC 9207).
+    func errorRedirect(_ request: AuthorizationRequest, error: String, description: String) -> HTTPResponse {
+        var parameters = [("error", error), ("error_description", description)]
+        if let state = request.state { parameters.append(("state", state)) }
+        parameters.append(("iss", configuration.issuer))
+        return respond(request, parameters: parameters, headers: [])
+    }
+
+    func errorURL(_ request: AuthorizationRequest, error: String, description: String) -> String {
+        var parameters = [("error", error), ("error_description", description)]
+        if let state = request.state { parameters.append(("state", state)) }
+        parameters.append(("iss", configuration.issuer))
+        return FormEncoder.append(parameters, to: request.redirectURI)
+    }
+
+    func respond(_ request: AuthorizationRequest, parameters: [(String, String)], headers: [HTTPHeader]) -> HTTPResponse {
+        if request.responseMode == "form_post" {
+            return HTTPResponses.formPost(action: request.redirectURI, parameters: parameters, headers: headers)
+        }
+        return HTTPResponses.redirect(FormEncoder.append(parameters, to: request.redirectURI), headers: headers)
+    }
+
+    // MARK: the card
+
+    func login(_ request: AuthorizationRequest, info: ProviderRequestInfo) -> OIDCOutcome {
+        let card = info.login()
+        let now = clock
+        let client = request.client
+        guard card.accepted, let subject = card.subject else {
+            let record = AuditRecord(time: Int64(now) * 1000, clientAddress: info.clientAddress, clientID: client.id, reason: card.reason,
+                                     codiceFiscale: card.subject?.codiceFiscale, certificateSerial: card.certificateSerial,
+                                     certificateIssuer: card.certificateIssuer)
+            do { try audit(record) } catch { return storeFailure(error, operation: "audit") }
+            log("oidc_login", ["client_id": client.id, "reason": card.reason])
+            if request.prompt.contains("none") {
+                return .response(errorRedirect(request, error: "login_required", description: "the card was not accepted"))
+            }
+            let back = errorURL(request, error: "access_denied", description: "card not accepted: \(card.reason)")
+            return .page(.loginFailed(reason: card.reason, clientName: client.name, backURL: back), status: 403,
+                         headers: [HTTPHeader(name: "Cache-Control", value: "no-store")])
+        }
+
+        var headers: [HTTPHeader] = []
+        let session: SessionRecord
+        do {
+            var existing: SessionRecord?
+            let cookie = CookieHeader.value(named: Self.sessionCookie, in: info.cookieHeader)
+            if let cookie, let found = try store.session(idHash: Token.storageHash(cookie)) {
+                if found.isValid(now: now) && found.thumbprint == subject.thumbprint {
+                    existing = found
+                } else {
+                    // Expired, or another card: that session ends here.
+                    try store.deleteSession(idHash: found.idHash)
+                }
+            }
+            let fresh = request.prompt.contains("login") || existing.map { s in request.maxAge.map { now - s.authTime > $0 } ?? false } ?? true
+            if let existing, !fresh {
+                let idle = min(now + configuration.sessionIdleTimeout, existing.absoluteExpiresAt)
+                try store.touchSession(idHash: existing.idHash, lastSeen: now, idleExpiresAt: idle)
+                session = existing
+            } else if request.prompt.contains("none") {
+                return .response(errorRedirect(request, error: "login_required", description: "no single sign-on session for this card"))
+            } else {
+                if let existing { try store.deleteSession(idHash: existing.idHash) }
+                let cookieValue = Token.random()
+                let absolute = now + configuration.sessionMaxLifetime
+                session = SessionRecord(idHash: Token.storageHash(cookieValue), sid: Token.random(bytes: 16), thumbprint: subject.thumbprint,
+                                        subject: subject, authTime: now, createdAt: now, lastSeen: now,
+                                        idleExpiresAt: min(now + configuration.sessionIdleTimeout, absolute), absoluteExpiresAt: absolute)
+                try store.saveSession(session)
+                headers.append(HTTPHeader(name: "Set-Cookie", value:
+                    "\(Self.sessionCookie)=\(cookieValue); Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=\(configuration.sessionMaxLifetime)"))
+            }
+        } catch {
+            return storeFailure(error, operation: "session")
+        }
+
+        let code = Token.random()
+        let record = AuthorizationCodeRecord(
+            codeHash: Token.storageHash(code), clientID: client.id, redirectURI: request.redirectURI, scopes: request.scopes,
+            nonce: request.nonce, codeChallenge: request.codeChallenge, authTime: session.authTime, sid: session.sid,
+            subject: subject, acr: configuration.acr, issuedAt: now, expiresAt: now + configuration.codeLifetime)
+        do {
+            try store.saveCode(record)
+            // Durable before the redirect leaves (the store writes with synchronous=FULL).
+            try audit(AuditRecord(time: Int64(now) * 1000, clientAddress: info.clientAddress, clientID: client.id, reason: "ok",
+                                  codiceFiscale: subject.codiceFiscale, certificateSerial: subject.certificateSerial,
+                                  certificateIssuer: subject.certificateIssuer))
+        } catch {
+            return storeFailure(error, operation: "code")
+        }
+        log("oidc_login", ["client_id": client.id, "reason": "ok"])
+        var parameters = [("code", code)]
+        if let state = request.state { parameters.append(("state", state)) }
+        parameters.append(("iss", configuration.issuer))
+        return .response(respond(request, parameters: parameters, headers: headers))
+    }
+
+    func storeFailure(_ error: StoreError, operation: String) -> OIDCOutcome {
+        log("oidc_store_error", ["operation": operation, "error": error.description])
+        return .page(.requestError(reason: "server_error", detail: "the login could not be recorded; please try again"), status: 500,
+                     headers: [HTTPHeader(name: "Cache-Control", value: "no-store")])
+    }
+}

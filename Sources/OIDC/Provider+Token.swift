@@ -1,0 +1,103 @@
+import HTTP1
+import Crypto
+import Foundation
+
+extension Provider {
+    /// The token endpoint (OIDC Core section 3.1.3): one code, once, for the client it was issued to.
+    func token(_ request: HTTPRequest) throws(OAuthFailure) -> HTTPResponse {
+        let form = try formParameters(request)
+        let client = try authenticateClient(request, form: form, endpoint: .token)
+        guard form["grant_type"] == "authorization_code" else {
+            throw OAuthFailure(status: 400, error: "unsupported_grant_type", description: "only authorization_code is supported")
+        }
+        guard let code = form["code"], !code.isEmpty else { throw .invalidRequest("code is required") }
+        let now = clock
+        let redemption: CodeRedemption
+        do {
+            redemption = try store.redeemCode(hash: Token.storageHash(code), now: now)
+        } catch {
+            log("oidc_store_error", ["operation": "redeem", "error": error.description])
+            throw .serverError("store unavailable")
+        }
+        let record: AuthorizationCodeRecord
+        switch redemption {
+        case .redeemed(let r): record = r
+        case .replayed(let owner, let revoked):
+            log("oidc_code_replayed", ["client_id": client.id, "code_client_id": owner, "revoked_tokens": "\(revoked)"])
+            try? audit(AuditRecord(time: Int64(now) * 1000, clientAddress: "", clientID: owner, reason: "code_replayed", event: "token"))
+            throw .invalidGrant("the code was already used; the tokens it issued are revoked")
+        case .expired: throw .invalidGrant("the code expired")
+        case .unknown: throw .invalidGrant("unknown code")
+        }
+        guard record.clientID == client.id else { throw .invalidGrant("the code was issued to another client") }
+        guard form["redirect_uri"] == record.redirectURI else { throw .invalidGrant("redirect_uri does not match the authorization request") }
+        if let challenge = record.codeChallenge {
+            guard let verifier = form["code_verifier"], PKCE.verify(verifier: verifier, challenge: challenge) else {
+                throw .invalidGrant("PKCE verification failed")
+            }
+        } else if form["code_verifier"] != nil {
+            // A verifier without a challenge means the request was tampered with (RFC 9700 section 2.1.1).
+            throw .invalidGrant("code_verifier sent but no code_challenge was")
+        }
+        guard let accessSigner = keys.signer(configuration.signingAlgorithm), let idSigner = keys.signer(client.idTokenAlgorithm) else {
+            throw .serverError("no signing key")
+        }
+
+        let sub = subjectIdentifier(record.subject, for: client)
+        let jti = Token.random(bytes: 16)
+        let accessExpiry = now + client.accessTokenLifetime
+        // RFC 9068 section 2.2; cnf binds the token to the card certificate (RFC 8705 section 3.1).
+        let accessClaims: JSONValue = [
+            "iss": .string(configuration.issuer), "sub": .string(sub), "aud": .string(client.id), "client_id": .string(client.id),
+            "exp": .int(accessExpiry), "iat": .int(now), "jti": .string(jti), "scope": .string(record.scopes.joined(separator: " ")),
+            "auth_time": .int(record.authTime), "acr": .string(record.acr), "amr": ClaimCatalog.amr,
+            "cnf": ["x5t#S256": .string(record.subject.x5tS256)],
+        ]
+        let accessToken: String
+        do {
+            accessToken = try JWS.sign(claims: accessClaims, key: accessSigner, type: "at+jwt")
+        } catch {
+            throw .serverError("signing failed")
+        }
+
+        var idClaims: [String: JSONValue] = [
+            "iss": .string(configuration.issuer), "sub": .string(sub), "aud": .string(client.id), "azp": .string(client.id),
+            "exp": .int(now + client.idTokenLifetime), "iat": .int(now), "auth_time": .int(record.authTime),
+            "acr": .string(record.acr), "amr": ClaimCatalog.amr, "sid": .string(record.sid),
+            "at_hash": .string(Self.leftHalfHash(accessToken, algorithm: client.idTokenAlgorithm)),
+        ]
+        if let nonce = record.nonce { idClaims["nonce"] = .string(nonce) }
+        for (name, value) in ClaimCatalog.userClaims(for: record.subject, scopes: record.scopes, allowed: client.claims, now: self.now()) {
+            idClaims[name] = value
+        }
+        let idToken: String
+        do {
+            idToken = try JWS.sign(claims: .object(idClaims), key: idSigner)
+        } catch {
+            throw .serverError("signing failed")
+        }
+
+        let issued = IssuedTokenRecord(jti: jti, clientID: client.id, codeHash: record.codeHash, sub: sub, scopes: record.scopes,
+                                       subject: record.subject, issuedAt: now, expiresAt: accessExpiry)
+        do {
+            guard try store.saveToken(issued) else { throw OAuthFailure.invalidGrant("the code was replayed") }
+        } catch let error as OAuthFailure {
+            throw error
+        } catch {
+            throw .serverError("store unavailable")
+        }
+        log("oidc_token_issued", ["client_id": client.id])
+        return HTTPResponses.json(status: 200, [
+            "access_token": .string(accessToken), "token_type": "Bearer", "expires_in": .int(client.accessTokenLifetime),
+            "id_token": .string(idToken), "scope": .string(record.scopes.joined(separator: " ")),
+        ])
+    }
+
+    /// OIDC Core section 3.1.3.6: the left half of the hash the signing algorithm uses
+    /// (SHA-512 for Ed25519), base64url.
+    static func leftHalfHash(_ value: String, algorithm: JWSAlgorithm) -> String {
+        let bytes = Array(value.utf8)
+        let digest: [UInt8] = algorithm == .edDSA ? Array(SHA512.hash(data: bytes)) : Array(SHA256.hash(data: bytes))
+        return Base64URL.encode(digest.prefix(digest.count / 2))
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+
+/// How a client authenticates at the token, introspection and revocation endpoints
+/// (OIDC Core section 9; `none` = a public client, which must use PKCE).
+public enum ClientAuthMethod: String, Sendable, CaseIterable {
+    case clientSecretBasic = "client_secret_basic"
+    case clientSecretPost = "client_secret_post"
+    case privateKeyJWT = "private_key_jwt"
+    case none
+}
+
+public enum SubjectType: String, Sendable {
+    /// `sub` = the Codice Fiscale.
+    case `public`
+    /// `sub` differs per sector (OIDC Core section 8.1), so services cannot correlate users.
+    case pairwise
+}
+
+/// One registered relying party (`[[client]]`).
+public struct ClientRegistration: Sendable {
+    public var id: String
+    public var name: String
+    public var secretHash: SecretHash?
+    /// Keys for private_key_jwt (inline `jwks`, or fetched from `jwks_uri` when the service is built).
+    public var keys: [VerificationKey]
+    public var jwksURI: String?
+    public var authMethods: Set<ClientAuthMethod>
+    public var redirectURIs: [String]
+    public var postLogoutRedirectURIs: [String]
+    public var scopes: [String]
+    public var claims: Set<String>
+    public var idTokenAlgorithm: JWSAlgorithm
+    public var subjectType: SubjectType
+    /// The host pairwise subjects are computed for.
+    public var sectorIdentifier: String
+    public var accessTokenLifetime: Int
+    public var idTokenLifetime: Int
+    public var requirePKCE: Bool
+
+    public init(id: String, name: String? = nil, secretHash: SecretHash? = nil, keys: [VerificationKey] = [], jwksURI: String? = nil,
+                authMethods: Set<ClientAuthMethod>? = nil, redirectURIs: [String], postLogoutRedirectURIs: [String] = [],
+                scopes: [String] = ClaimCatalog.supportedScopes, claims: Set<String> = Set(ClaimCatalog.supportedClaims),
+                idTokenAlgorithm: JWSAlgorithm = .es256, subjectType: SubjectType = .public, sectorIdentifier: String? = nil,
+                accessTokenLifetime: Int = 300, idTokenLifetime: Int = 300, requirePKCE: Bool = false) {
+        self.id = id
+        self.name = name ?? id
+        self.secretHash = secretHash
+        self.keys = keys
+        self.jwksURI = jwksURI
+        if let authMethods {
+            self.authMethods = authMethods
+        } else if secretHash != nil {
+            self.authMethods = [.clientSecretBasic, .clientSecretPost]
+        } else if !keys.isEmpty || jwksURI != nil {
+            self.authMethods = [.privateKeyJWT]
+        } else {
+            self.authMethods = [.none]
+        }
+        self.redirectURIs = redirectURIs
+        self.postLogoutRedirectURIs = postLogoutRedirectURIs
+        self.scopes = scopes
+        self.claims = claims
+        self.idTokenAlgorithm = idTokenAlgorithm
+        self.subjectType = subjectType
+        self.sectorIdentifier = sectorIdentifier ?? redirectURIs.first.flatMap { URLComponents(string: $0)?.host } ?? id
+        self.accessTokenLifetime = accessTokenLifetime
+        self.idTokenLifetime = idTokenLifetime
+        self.requirePKCE = requirePKCE
+    }
+
+    public var isPublic: Bool { authMethods == [.none] }
+}
+
+/// The provider-wide settings (`[oidc]`), as plain values.
+public struct ProviderConfiguration: Sendable {
+    /// The public base URL, without a trailing slash (OIDC Discovery section 3: `iss` compares exactly).
+    public var issuer: String
+    /// Where `/authorize` continues on the listener that asks for the card.
+    public var loginBaseURL: String
+    /// Show the "Accedi con TS-CNS" page before asking for the card.
+    public var interstitial: Bool
+    /// Signs access tokens; the default ID-token algorithm.
+    public var signingAlgorithm: JWSAlgorithm
+    public var codeLifetime: Int
+    public var sessionIdleTimeout: Int
+    public var sessionMaxLifetime: Int
+    public var acr: String
+    public var clients: [ClientRegistration]
+
+    public init(issuer: String, loginBaseURL: String? = nil, interstitial: Bool = true, signingAlgorithm: JWSAlgorithm = .es256,
+                codeLifetime: Int = 60, sessionIdleTimeout: Int = 1800, sessionMaxLifetime: Int = 28_800,
+                acr: String = ProviderConfiguration.defaultACR, clients: [ClientRegistration]) {
+        self.issuer = Self.trimmed(issuer)
+        self.loginBaseURL = Self.trimmed(loginBaseURL ?? issuer)
+        self.interstitial = interstitial
+        self.signingAlgorithm = signingAlgorithm
+        self.codeLifetime = codeLifetime
+        self.sessionIdleTimeout = sessionIdleTimeout
+        self.sessionMaxLifetime = sessionMaxLifetime
+        self.acr = acr
+        self.clients = clients
+    }
+
+    public static let defaultACR = "urn:cns-gateway:acr:ts-cns"
+
+    static func trimmed(_ url: String) -> String {
+        var s = url
+        while s.hasSuffix("/") { s.removeLast() }
+        return s
+    }
+
+    public func client(_ id: String) -> ClientRegistration? { clients.first { $0.id == id } }
+
+    /// The issuer's path, the prefix of every endpoint path ("" for an issuer at the host root).
+    public var pathPrefix: String { URLComponents(string: issuer)?.path ?? "" }
+
+    /// Every algorithm some key must exist for.
+    public var requiredAlgorithms: Set<JWSAlgorithm> {
+        Set(clients.map(\.idTokenAlgorithm)).union([signingAlgorithm])
+    }
+}
+
+/// The rules every registered redirect URI (and issuer) must follow.
+public enum RedirectURIRule {
+    /// Nil when acceptable, else why not: absolute https, or http only to a loopback host
+    /// (RFC 8252 section 7.3, for tests); no fragment (RFC 6749 section 3.1.2); no user info.
+    public static func problem(_ text: String) -> String? {
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
+              let host = components.host, !host.isEmpty else {
+            return "\"\(text)\" is not an absolute URL"
+        }
+        if components.fragment != nil { return "\"\(text)\" must not contain a fragment" }
+        if components.user != nil || components.password != nil { return "\"\(text)\" must not contain user information" }
+        switch scheme {
+        case "https": return nil
+        case "http": return isLoopback(host) ? nil : "\"\(text)\" must use https (http only for loopback hosts)"
+        default: return "\"\(text)\" must use https"
+        }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        let h = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return h == "localhost" || h == "::1" || h.hasPrefix("127.")
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import OIDC
+import Synchronization
+import Testing
+@testable import Store
+
+/// Each test gets its own database file in a fresh directory, removed afterwards.
+final class TemporaryDatabase {
+    let directory: String
+    var path: String { directory + "/test.sqlite" }
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+}
+
+let subject = LoginSubject(codiceFiscale: "RSSMRA80A01H501U", givenName: "MARIO", familyName: "ROSSI", cardID: "6120016461039008",
+                           administration: "REGIONE", certificateSerial: "0A", certificateIssuer: "CN=CA", thumbprint: String(repeating: "1f", count: 32))
+
+func code(_ hash: String, expiresAt: Int = 1_000) -> AuthorizationCodeRecord {
+    AuthorizationCodeRecord(codeHash: hash, clientID: "fse", redirectURI: "https://fse.example.it/cb", scopes: ["openid", "profile"],
+                            nonce: "n", codeChallenge: "c", authTime: 10, sid: "sid-1", subject: subject, acr: "acr",
+                            issuedAt: 10, expiresAt: expiresAt)
+}
+
+@Suite struct SQLiteStoreTests {
+    @Test func migratesOnceAndRefusesANewerSchema() throws {
+        let db = try TemporaryDatabase()
+        do {
+            let store = try SQLiteStore(path: db.path)
+            #expect(store.schemaVersion == Migrations.latest)
+        }
+        let again = try SQLiteStore(path: db.path)
+        #expect(again.schemaVersion == Migrations.latest)
+        let attributes = try FileManager.default.attributesOfItem(atPath: db.path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let raw = try SQLiteConnection(path: db.path, create: false)
+        try raw.execute("PRAGMA user_version = \(Migrations.latest + 1)")
+        #expect(throws: StoreError.self) { try SQLiteStore(path: db.path) }
+    }
+
+    @Test func missingDatabaseIsNotCreatedWhenAskedNotTo() throws {
+        let db = try TemporaryDatabase()
+        #expect(throws: StoreError.self) { try SQLiteStore(path: db.path, create: false) }
+        #expect(!FileManager.default.fileExists(atPath: db.path))
+    }
+
+    @Test func codeRoundTripsAndIsConsumedOnce() throws {
+        let db = try TemporaryDatabase()
+        let store = try SQLiteStore(path: db.path)
+        try store.saveCode(code("h1"))
+        #expect(try store.redeemCode(hash: "h1", now: 20) == .redeemed(code("h1")))
+        #expect(try store.redeemCode(hash: "nope", now: 20) == .unknown)
+        try store.saveCode(code("h2", expiresAt: 30))
+        #expect(try store.redeemCode(hash: "h2", now: 30) == .expired)
+    }
+
+    @Test func concurrentRedemptionYieldsExactlyOneWinner() throws {
+        let db = try TemporaryDatabase()
+        let store = try SQLiteStore(path: db.path)
+        try store.saveCode(code("race"))
+        let wins = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: 16) { _ in
+            if case .redeemed? = try? store.redeemCode(hash: "race", now: 20) { wins.add(1, ordering: .relaxed) }
+        }
+        #expect(wins.load(ordering: .relaxed) == 1)
+    }
+
+    @Test func replayRevokesTheTokensOfTheFirstUseAndBlocksLaterOnes() throws {
+        let db = try TemporaryDatabase()
+        let store = try SQLiteStore(path: db.path)
+        try store.saveCode(code("h"))
+        guard case .redeemed = try store.redeemCode(hash: "h", now: 20) else { Issue.record(); return }
+        let token = IssuedTokenRecord(jti: "j1", clientID: "fse", codeHash: "h", sub: "RSSMRA80A01H501U", scopes: ["openid"],
+                                      subject: subject, issuedAt: 20, expiresAt: 320)
+        #expect(try store.saveToken(token))
+        #expect(try store.token(jti: "j1")?.revoked == false)
+        #expect(try store.redeemCode(hash: "h", now: 21) == .replayed(clientID: "fse", revokedTokens: 1))
+        #expect(try store.token(jti: "j1")?.revoked == true)
+        var late = token
+        late.jti = "j2"
+        #expect(try store.saveToken(late) == false)
+        #expect(try store.token(jti: "j2") == nil)
+    }
+
+    @Test func sessionsAndAssertions() throws {
+        let db = try TemporaryDatabase()
+        let store = try SQLiteStore(path: db.path)
+        let session = SessionRecord(idHash: "c1", sid: "s1", thumbprint: subject.thumbprint, subject: subject, authTime: 5, createdAt: 5,
+                                    lastSeen: 5, idleExpiresAt: 100, absoluteExpiresAt: 500)
+        try store.saveSession(session)
+        #expect(try store.session(idHash: "c1") == session)
+        try store.touchSession(idHash: "c1", lastSeen: 50, idleExpiresAt: 150)
+        #expect(try store.session(idHash: "c1")?.idleExpiresAt == 150)
+        try store.deleteSessions(sid: "s1")
+        #expect(try store.session(idHash: "c1") == nil)
+        #expect(try store.useAssertion(key: "fse\u{0}j", expiresAt: 100, now: 10))
+        #expect(try !store.useAssertion(key: "fse\u{0}j", expiresAt: 100, now: 50))
+        #expect(try store.useAssertion(key: "fse\u{0}j", expiresAt: 300, now: 200))
+    }
+
+    @Test func purgeRemovesOnlyExpiredRows() throws {
+        let db = try TemporaryDatabase()
+        let store = try SQLiteStore(path: db.path)
+        try store.saveCode(code("old", expiresAt: 100))
+        try store.saveCode(code("new", expiresAt: 10_000))
+        _ = try store.saveToken(IssuedTokenRecord(jti: "t-old", clientID: "fse", codeHash: nil, sub: "x", scopes: [], subject: subject,
+                                                  issuedAt: 0, expiresAt: 200))
+        _ = try store.saveToken(IssuedTokenRecord(jti: "t-new", clientID: "fse", codeHash: nil, sub: "x", scopes: [], subject: subject,
+                                                  issuedAt: 0, expiresAt: 5_000))
+        try store.saveSession(SessionRecord(idHash: "s-old", sid: "a", thumbprint: "t", subject: subject, authTime: 0, createdAt: 0,
+                                            lastSeen: 0, idleExpiresAt: 300, absoluteExpiresAt: 9_000))
+        try store.appendAudit(AuditRecord(time: 1, clientAddress: "a", clientID: "fse", reason: "ok"))
+        let removed = try store.purgeExpired(now: 1_000)
+        #expect(removed == 3)
+        #expect(try store.redeemCode(hash: "old", now: 1_000) == .unknown)
+        #expect(try store.token(jti: "t-new") != nil)
+        #expect(try store.token(jti: "t-old") == nil)
+        #expect(try store.audit(AuditFilter()).count == 1)
+    }
+
+    @Test func auditIsDurableAcrossReopenAndFilters() throws {
+        let db = try TemporaryDatabase()
+        do {
+            let store = try SQLiteStore(path: db.path)
+            try store.appendAudit(AuditRecord(time: 1_000, clientAddress: "192.0.2.1", clientID: "fse", reason: "ok",
+                                              codiceFiscale: "RSSMRA80A01H501U", certificateSerial: "0A", certificateIssuer: "CN=CA"))
+            try store.appendAudit(AuditRecord(time: 2_000, clientAddress: "192.0.2.2", clientID: "fse", reason: "revoked",
+                                              certificateSerial: "0B", certificateIssuer: "CN=CA"))
+            try store.appendAudit(AuditRecord(time: 3_000, clientAddress: "192.0.2.3", clientID: "cup", reason: "no_certificate"))
+        }
+        let reopened = try SQLiteStore(path: db.path, create: false)
+        let all = try reopened.audit(AuditFilter())
+        #expect(all.map(\.reason) == ["ok", "revoked", "no_certificate"])
+        #expect(all[0].codiceFiscale == "RSSMRA80A01H501U" && all[0].certificateIssuer == "CN=CA" && all[0].clientAddress == "192.0.2.1")
+        #expect(try reopened.audit(AuditFilter(since: 2_000)).count == 2)
+        #expect(try reopened.audit(AuditFilter(reason: "revoked")).map(\.certificateSerial) == ["0B"])
+        #expect(try reopened.audit(AuditFilter(codiceFiscale: "RSSMRA80A01H501U")).count == 1)
+        #expect(try reopened.audit(AuditFilter(limit: 1)).count == 1)
+    }
+
+    @Test func openSharesOneStorePerPath() throws {
+        let db = try TemporaryDatabase()
+        let a = try SQLiteStore.open(path: db.path)
+        let b = try SQLiteStore.open(path: db.directory + "/./test.sqlite")
+        #expect(a === b)
+    }
+}
