@@ -10,6 +10,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "cns-gateway", targets: ["cns-gateway"]),
+        .executable(name: "cns-card", targets: ["cns-card"]),
+        .executable(name: "cns-virtual-card", targets: ["cns-virtual-card"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -18,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C: system libraries and the shims for what Swift cannot import.
@@ -27,6 +31,8 @@ let package = Package(
                        providers: [.apt(["libpcsclite-dev"])]),
         .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
         .target(name: "CLinux"),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
 
         // Swift: one concern per module.
         .target(name: "Posix", dependencies: ["CLinux"], swiftSettings: strict),
@@ -38,14 +44,37 @@ let package = Package(
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
+        .target(name: "Pages", dependencies: ["CNS"],
+                resources: [.embedInCode("Resources")], swiftSettings: strict),
+        .target(name: "OIDC", dependencies: [
+            "CNS", "HTTP1",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ], swiftSettings: strict),
+        .target(name: "Store", dependencies: ["OIDC", "CSQLite"], swiftSettings: strict),
         .target(name: "TLS", dependencies: ["COpenSSL", "COpenSSLShims", "Posix"], swiftSettings: strict),
         .target(name: "Gateway", dependencies: [
-            "Posix", "EventLoop", "TLS", "HTTP1", "ProxyProtocol", "CNS",
+            "Posix", "EventLoop", "TLS", "HTTP1", "ProxyProtocol", "CNS", "Pages", "OIDC", "Store",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "TOMLKit", package: "TOMLKit"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: strict),
         .executableTarget(name: "cns-gateway", dependencies: [
             "Gateway",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+
+        .target(name: "SmartCard", dependencies: ["CPCSC", "CNS"], swiftSettings: strict),
+        .target(name: "VirtualCard", dependencies: [
+            "SmartCard", "CNS", "COpenSSL", "COpenSSLShims",
+        ], swiftSettings: strict),
+        .executableTarget(name: "cns-card", dependencies: [
+            "SmartCard", "CNS", "COpenSSL", "COpenSSLShims",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "cns-virtual-card", dependencies: [
+            "VirtualCard", "SmartCard",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
@@ -58,6 +87,14 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ], swiftSettings: strict),
+        .testTarget(name: "SmartCardTests", dependencies: ["SmartCard", "VirtualCard"], swiftSettings: strict),
+        .testTarget(name: "PagesTests", dependencies: ["Pages", "CNS"], swiftSettings: strict),
+        .testTarget(name: "OIDCTests", dependencies: [
+            "OIDC", "CNS", "HTTP1",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ], swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "OIDC", "CNS"], swiftSettings: strict),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -61,6 +61,8 @@ public struct GatewayConfig: Sendable {
     public var profile = ProfileSettings()
     public var help = HelpSettings()
     public var pagesDirectory: String?
+    /// The plain-HTTP admin listener for /metrics and probes (`[admin] address`).
+    public var adminAddress: SocketAddress?
     /// The OpenID Connect provider, when `[oidc]` is configured.
     public var oidc: OIDCSettings?
 
@@ -122,6 +124,7 @@ extension GatewayConfig {
             ])
             let name = reader.string(fields, "name", path: path, default: nil) ?? "listener\(i)"
             if !names.insert(name).inserted { reader.problem("\(path).name", "duplicate listener name \"\(name)\"") }
+            if name == "admin" { reader.problem("\(path).name", "\"admin\" is reserved for the [admin] listener") }
             let addressText = reader.string(fields, "address", path: path, default: nil) ?? ""
             let address = SocketAddress(parsing: addressText)
             if address == nil && !addressText.isEmpty {
@@ -202,6 +205,14 @@ extension GatewayConfig {
             reader.path($0, "directory", path: "pages", required: false, mustBe: .directory)
         }
         config.oidc = OIDCSettings.parse(root, reader: reader, stateDirectory: config.stateDirectory)
+        if let admin = reader.optionalTable(root, "admin", allowed: ["address"]) {
+            let text = reader.string(admin, "address", path: "admin", default: "127.0.0.1:9464") ?? "127.0.0.1:9464"
+            if let address = SocketAddress(parsing: text) {
+                config.adminAddress = address
+            } else {
+                reader.problem("admin.address", "\"\(text)\" is not an address like \"127.0.0.1:9464\"")
+            }
+        }
 
         if !reader.problems.isEmpty { throw ConfigError(problems: reader.problems) }
         return config

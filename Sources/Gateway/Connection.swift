@@ -16,7 +16,8 @@ final class Connection {
     let slot: Int
     let token: UInt64
     let listener: BoundListener
-    let settings: ListenerConfig
+    /// nil on the admin listener (plain HTTP, no TLS, no PROXY header).
+    let settings: ListenerConfig?
     let generation: Generation
     let peer: SocketAddress
     let acceptedAt: UInt64
@@ -38,7 +39,7 @@ final class Connection {
 
     enum EventInterest { case readable, writable }
 
-    init(fd: Int32, slot: Int, token: UInt64, listener: BoundListener, settings: ListenerConfig,
+    init(fd: Int32, slot: Int, token: UInt64, listener: BoundListener, settings: ListenerConfig?,
          generation: Generation, peer: SocketAddress, now: UInt64) {
         self.fd = fd
         self.slot = slot
@@ -49,10 +50,16 @@ final class Connection {
         self.peer = peer
         self.client = peer
         self.acceptedAt = now
-        self.state = settings.proxyProtocol ? .proxyHeader : .handshake
+        if let settings {
+            self.state = settings.proxyProtocol ? .proxyHeader : .handshake
+        } else {
+            self.state = .reading
+            self.waitingForRequestBytes = true
+        }
     }
 
     var limits: Limits { generation.config.limits }
+    var isAdmin: Bool { settings == nil }
 
     var httpLimits: HTTPLimits {
         HTTPLimits(maxHeaderBytes: limits.maxHeaderBytes, maxBodyBytes: limits.maxBodyBytes)

@@ -5,6 +5,7 @@ import Dispatch
 import EventLoop
 import Foundation
 import Logging
+import Metrics
 import Posix
 import Synchronization
 import TLS
@@ -43,13 +44,15 @@ public final class GatewayServer {
         }
         GatewayLogHandler.bootstrap(level: config.logLevel, format: config.logFormat)
         logger = Logger(label: "cns-gateway")
+        // Before any thread records a metric: handles made earlier would stay no-ops.
+        GatewayMetrics.bootstrap()
         Posix.Process.raiseOpenFileLimit()
 
         let generation: Generation
         do {
             generation = try Generation(number: generationNumber, config: config)
         } catch {
-            logger.critical("start_failed", metadata: ["error": "\(error.reason)"])
+            logger.critical("start_failed", metadata: ["error": "\(error.message)"])
             return 1
         }
         let shared = SharedState(generation: generation)
@@ -78,6 +81,18 @@ public final class GatewayServer {
             }
         }
 
+        if let adminAddress = config.adminAddress {
+            do {
+                let fd = try Socket.listen(on: adminAddress)
+                let bound = try Socket.localAddress(fd)
+                listeners.append(BoundListener(index: listeners.count, name: "admin", fd: fd, address: bound, admin: true))
+                logger.info("listening", metadata: ["listener": "admin", "address": "\(bound)", "protocol": "http"])
+            } catch {
+                logger.critical("start_failed", metadata: ["listener": "admin", "address": "\(adminAddress)", "error": "\(error)"])
+                closeListeners()
+                return 1
+            }
+        }
         let router = Router(accessLog: config.accessLog)
         let threads = config.effectiveLoopThreads
         let started = Atomic<Int>(0)
@@ -146,7 +161,7 @@ public final class GatewayServer {
         do {
             var config = try GatewayConfig.load(path: configPath)
             // Sockets stay bound: listener address changes need a restart.
-            for bound in listeners {
+            for bound in listeners where !bound.admin {
                 if let updated = config.listeners.first(where: { $0.name == bound.name }) {
                     if let old = current.listener(named: bound.name), updated.address != old.address {
                         logger.warning("restart_required", metadata: [
@@ -158,23 +173,26 @@ public final class GatewayServer {
                     config.listeners.append(old)
                 }
             }
-            for listener in config.listeners where !listeners.contains(where: { $0.name == listener.name }) {
+            for listener in config.listeners where !listeners.contains(where: { $0.name == listener.name && !$0.admin }) {
                 logger.warning("restart_required", metadata: ["listener": "\(listener.name)", "detail": "new listener is bound only at start"])
             }
             generationNumber += 1
             let generation = try Generation(number: generationNumber, config: config)
             shared.install(generation)
+            Counter(label: "cns_reloads_total", dimensions: [("result", "ok")]).increment()
             logger.info("reload", metadata: [
                 "result": "ok", "generation": .stringConvertible(generation.number),
                 "ca_certificates": .stringConvertible(generation.trust.caCount),
                 "crls": .stringConvertible(generation.trust.crls.count),
             ])
         } catch let error as ConfigError {
+            Counter(label: "cns_reloads_total", dimensions: [("result", "failed")]).increment()
             shared.recordFailedReload(error.description)
             logger.error("reload", metadata: ["result": "failed", "error": "\(error.description)"])
-        } catch let error as TLSError {
-            shared.recordFailedReload(error.reason)
-            logger.error("reload", metadata: ["result": "failed", "error": "\(error.reason)"])
+        } catch let error as GenerationError {
+            Counter(label: "cns_reloads_total", dimensions: [("result", "failed")]).increment()
+            shared.recordFailedReload(error.message)
+            logger.error("reload", metadata: ["result": "failed", "error": "\(error.message)"])
         } catch {
             shared.recordFailedReload("\(error)")
             logger.error("reload", metadata: ["result": "failed", "error": "\(error)"])

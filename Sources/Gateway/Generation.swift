@@ -1,4 +1,5 @@
 import Foundation
+import Pages
 import Posix
 import Synchronization
 import TLS
@@ -12,27 +13,54 @@ final class Generation: Sendable {
     let trust: TrustStore
     /// TLS context per listener name.
     let contexts: [String: TLSContext]
+    let pages: PageRenderer
+    /// The OpenID Connect provider, when `[oidc]` is configured.
+    let oidc: OIDCService?
     let loadedAt: Date
 
-    init(number: Int, config: GatewayConfig) throws(TLSError) {
+    init(number: Int, config: GatewayConfig) throws(GenerationError) {
         self.number = number
         self.config = config
-        self.trust = try TrustStore(config.trust)
+        do {
+            self.pages = try PageRenderer(overrideDirectory: config.pagesDirectory, help: config.help.contacts)
+        } catch {
+            throw GenerationError(message: "pages: \(error.reason)")
+        }
+        do {
+            self.trust = try TrustStore(config.trust)
+        } catch {
+            throw GenerationError(message: error.reason)
+        }
         var contexts: [String: TLSContext] = [:]
         for listener in config.listeners {
             do {
                 contexts[listener.name] = try TLSContext(listener.tlsConfiguration, trust: trust)
             } catch {
-                throw TLSError(error.code, "listener \"\(listener.name)\": \(error.reason)")
+                throw GenerationError(message: "listener \"\(listener.name)\": \(error.reason)")
             }
         }
         self.contexts = contexts
+        if let settings = config.oidc {
+            do {
+                self.oidc = try OIDCService(settings: settings, stateDirectory: config.stateDirectory)
+            } catch {
+                throw GenerationError(message: "oidc: \(error.description)")
+            }
+        } else {
+            self.oidc = nil
+        }
         self.loadedAt = Date()
     }
 
     func listener(named name: String) -> ListenerConfig? {
         config.listeners.first { $0.name == name }
     }
+}
+
+/// Why a configuration could not be turned into a serving generation.
+struct GenerationError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }
 
 /// The outcome of the last load or reload, shown on /healthz until a good reload.
@@ -106,4 +134,6 @@ struct BoundListener: Sendable {
     let name: String
     let fd: Int32
     let address: SocketAddress
+    /// The plain-HTTP admin listener (/metrics, /healthz, /readyz).
+    var admin = false
 }

@@ -1,4 +1,5 @@
 public import CNS
+internal import Pages
 
 /// `[profile]`: the CNS certificate profile the login requires.
 public struct ProfileSettings: Sendable, Equatable {
@@ -48,5 +49,9 @@ public struct HelpSettings: Sendable, Equatable {
             return value.isEmpty ? nil : value
         }
         return HelpSettings(phone: optional("phone"), email: optional("email"), url: optional("url"), hours: optional("hours"))
+    }
+
+    var contacts: HelpContacts {
+        HelpContacts(phone: phone, email: email, url: url, hours: hours)
     }
 }

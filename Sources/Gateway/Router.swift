@@ -1,5 +1,7 @@
 import Foundation
 import HTTP1
+import Logging
+import Pages
 import Posix
 import TLS
 
@@ -7,12 +9,16 @@ import TLS
 final class RequestContext {
     let connection: Connection
     let shared: SharedState
+    let metrics: MetricsRecorder
+    let logger: Logger
     /// The reason code this request's outcome is logged with, when there is one.
     var reasonForLog: String?
 
-    init(connection: Connection, shared: SharedState) {
+    init(connection: Connection, shared: SharedState, metrics: MetricsRecorder, logger: Logger) {
         self.connection = connection
         self.shared = shared
+        self.metrics = metrics
+        self.logger = logger
     }
 
     var verdict: CertificateVerdict { connection.tls?.verdict ?? .noCertificate }
@@ -23,6 +29,18 @@ final class RequestContext {
         let verdict = LoginVerdict.evaluate(chain: self.verdict, peer: connection.tls?.peerCertificate(),
                                             profile: connection.generation.config.profile)
         connection.loginVerdict = verdict
+        // Counted and logged once per connection. An unknown issuer's name is chosen by
+        // whoever made the certificate, so it never becomes a metric label.
+        let issuer = verdict.peer == nil ? "none"
+            : verdict.chain.reason == .unknownIssuer ? "unknown" : (verdict.peer?.issuer ?? "none")
+        metrics.login(reason: verdict.reason, issuer: issuer)
+        var fields: Logger.Metadata = [
+            "listener": "\(connection.listener.name)", "client": "\(connection.client)",
+            "reason": "\(verdict.reason)", "issuer": "\(issuer)",
+        ]
+        if let peer = verdict.peer { fields["serial"] = "\(peer.serialHex)" }
+        if let detail = verdict.rejection?.detail { fields["detail"] = "\(detail)" }
+        logger.info("certificate_verdict", metadata: fields)
         return verdict
     }
 }
@@ -32,25 +50,94 @@ final class RequestContext {
 struct Router: Sendable {
     let accessLog: Bool
 
+    static let getRoutes: Set<String> = ["/", "/verifica", "/healthz", "/readyz", "/whoami"]
+
+    /// The admin listener (plain HTTP, loopback by default): metrics and probes only.
+    func respondAdmin(to request: HTTPRequest, context: RequestContext) -> HTTPResponse {
+        guard request.method == "GET" else { return errorResponse(status: 405, message: "method not allowed") }
+        switch request.path {
+        case "/metrics":
+            return HTTPResponse(status: 200, headers: [
+                HTTPHeader(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8"),
+                HTTPHeader(name: "Cache-Control", value: "no-store"),
+            ], body: GatewayMetrics.render(shared: context.shared))
+        case "/healthz":
+            return health(context)
+        case "/readyz":
+            return ready(context)
+        default:
+            return errorResponse(status: 404, message: "not found")
+        }
+    }
+
+    /// Ready = serving and not draining: a proxy health check takes the instance out
+    /// of rotation before it stops.
+    private func ready(_ context: RequestContext) -> HTTPResponse {
+        let draining = context.shared.isDraining
+        return json(status: draining ? 503 : 200, ["status": draining ? "draining" : "ready"])
+    }
+
     func respond(to request: HTTPRequest, context: RequestContext) -> HTTPResponse {
+        let generation = context.connection.generation
+        if let oidc = generation.oidc {
+            let oidcContext = OIDCRequestContext(
+                listenerName: context.connection.listener.name,
+                requestsClientCertificate: (context.connection.settings?.clientCertificate ?? .none) != .none,
+                clientAddress: context.connection.client.ipString,
+                login: { context.login },
+                language: PageLanguage.negotiate(query: request.query, acceptLanguage: request.header("Accept-Language")),
+                pages: generation.pages,
+                cookieHeader: request.header("Cookie"))
+            if let response = oidc.handle(request, context: oidcContext) {
+                context.reasonForLog = context.connection.loginVerdict?.reason
+                return response
+            }
+        }
         guard request.method == "GET" else {
-            if ["/healthz", "/whoami"].contains(request.path) {
+            if Router.getRoutes.contains(request.path) {
                 var response = errorResponse(status: 405, message: "method not allowed")
                 response.headers.append(HTTPHeader(name: "Allow", value: "GET"))
                 return response
             }
             return errorResponse(status: 404, message: "not found")
         }
-        let response: HTTPResponse
         switch request.path {
         case "/healthz":
-            response = health(context)
+            return health(context)
+        case "/readyz":
+            return ready(context)
         case "/whoami":
-            response = whoami(context)
+            return whoami(context)
+        case "/", "/verifica":
+            let language = PageLanguage.negotiate(query: request.query, acceptLanguage: request.header("Accept-Language"))
+            let pages = context.connection.generation.pages
+            if request.path == "/" {
+                return html(status: 200, pages.landing(language, continueURL: nil, query: request.query))
+            }
+            let login = context.login
+            context.reasonForLog = login.reason
+            let report = CardReport(
+                presented: login.peer != nil, reason: login.reason, identity: login.identity,
+                subject: login.peer?.subject, issuer: login.peer?.issuer, serialHex: login.peer?.serialHex,
+                notAfter: login.peer?.notAfter, sha256: login.peer?.sha256,
+                opensslError: login.peer == nil ? nil : login.chain.opensslError)
+            return html(status: 200, pages.verifica(report, language: language, query: request.query))
         default:
-            response = errorResponse(status: 404, message: "not found")
+            return errorResponse(status: 404, message: "not found")
         }
-        return response
+    }
+
+    /// An HTML page with headers that keep it self-contained: no scripts, no external
+    /// resources, no framing, nothing cached.
+    func html(status: Int, _ page: String) -> HTTPResponse {
+        HTTPResponse(status: status, headers: [
+            HTTPHeader(name: "Content-Type", value: "text/html; charset=utf-8"),
+            HTTPHeader(name: "Cache-Control", value: "no-store"),
+            HTTPHeader(name: "Content-Security-Policy",
+                       value: "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+            HTTPHeader(name: "X-Content-Type-Options", value: "nosniff"),
+            HTTPHeader(name: "Referrer-Policy", value: "no-referrer"),
+        ], body: Array(page.utf8))
     }
 
     func errorResponse(status: Int, message: String) -> HTTPResponse {

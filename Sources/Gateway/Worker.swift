@@ -16,6 +16,7 @@ final class Worker {
     private let listeners: [BoundListener]
     private let router: Router
     private let logger: Logger
+    private let metrics = MetricsRecorder()
     private var slots: [Connection?] = []
     private var slotGenerations: [UInt32] = []
     private var freeSlots: [Int] = []
@@ -103,7 +104,8 @@ final class Worker {
             }
             guard let (fd, peer) = accepted else { return }
             let generation = shared.generation
-            guard let settings = generation.listener(named: listener.name) else {
+            let settings = generation.listener(named: listener.name)
+            if settings == nil && !listener.admin {
                 Socket.close(fd)
                 continue
             }
@@ -120,8 +122,8 @@ final class Worker {
                                         generation: generation, peer: peer, now: now)
             slots[slot] = connection
             active += 1
-            connection.deadline = now + nanoseconds(limits.handshakeTimeout)
-            if settings.proxyProtocol {
+            connection.deadline = now + nanoseconds(listener.admin ? limits.headerTimeout : limits.handshakeTimeout)
+            if let settings, settings.proxyProtocol {
                 guard settings.trustedProxies.contains(where: { $0.contains(peer) }) else {
                     logger.warning("proxy_refused", metadata: ["listener": "\(listener.name)", "peer": "\(peer)", "reason": "untrusted_proxy"])
                     close(connection, reason: "untrusted_proxy", quiet: true)
@@ -243,6 +245,7 @@ final class Worker {
         }
         switch connection.tls!.handshake() {
         case .done:
+            metrics.handshake(listener: connection.listener.name, outcome: "ok")
             connection.state = .reading
             connection.waitingForRequestBytes = true
             connection.deadline = Posix.Process.monotonicNanoseconds() + nanoseconds(connection.limits.headerTimeout)
@@ -254,9 +257,11 @@ final class Worker {
             want(connection, .writable)
             return false
         case .closed:
+            metrics.handshake(listener: connection.listener.name, outcome: "aborted")
             close(connection, reason: "closed_during_handshake")
             return false
         case .failed(let error):
+            metrics.handshake(listener: connection.listener.name, outcome: "failed")
             logger.info("tls_handshake_failed", metadata: [
                 "listener": "\(connection.listener.name)", "client": "\(connection.client)",
                 "reason": "\(connection.tls!.verdict.reason.rawValue)", "error": "\(error.reason)",
@@ -269,8 +274,7 @@ final class Worker {
     private func readRequest(_ connection: Connection) -> Bool {
         if !connection.input.isEmpty, parseAndRespond(connection) { return true }
         if connection.state != .reading { return true }
-        guard let tls = connection.tls else { return false }
-        switch tls.read(into: readBuffer) {
+        switch transportRead(connection) {
         case .done(let count):
             if connection.input.isEmpty && connection.waitingForRequestBytes == false {
                 // First byte of a new request on a kept-alive connection: the header
@@ -315,8 +319,13 @@ final class Worker {
             connection.input.removeFirst(consumed)
             connection.requests += 1
             connection.keepAlive = request.keepAlive && !shared.isDraining
-            let context = RequestContext(connection: connection, shared: shared)
-            let response = router.respond(to: request, context: context)
+            let context = RequestContext(connection: connection, shared: shared, metrics: metrics, logger: logger)
+            let started = Posix.Process.monotonicNanoseconds()
+            let response = connection.isAdmin
+                ? router.respondAdmin(to: request, context: context)
+                : router.respond(to: request, context: context)
+            metrics.request(route: GatewayMetrics.routeLabel(request.path), status: response.status,
+                            nanoseconds: Posix.Process.monotonicNanoseconds() &- started)
             logRequest(connection, method: request.method, path: request.path, status: response.status,
                        reason: context.reasonForLog)
             queue(response, on: connection)
@@ -331,10 +340,9 @@ final class Worker {
     }
 
     private func flush(_ connection: Connection) -> Bool {
-        guard let tls = connection.tls else { return false }
         while connection.outputOffset < connection.output.count {
             let result = connection.output.withUnsafeBytes {
-                tls.write(UnsafeRawBufferPointer(rebasing: $0[connection.outputOffset...]))
+                transportWrite(connection, UnsafeRawBufferPointer(rebasing: $0[connection.outputOffset...]))
             }
             switch result {
             case .done(let n):
@@ -353,7 +361,7 @@ final class Worker {
         connection.output = []
         connection.outputOffset = 0
         if !connection.keepAlive || shared.isDraining {
-            tls.shutdown()
+            connection.tls?.shutdown()
             close(connection, reason: "done")
             return false
         }
@@ -367,6 +375,29 @@ final class Worker {
             connection.deadline = now + nanoseconds(connection.limits.headerTimeout)
         }
         return true
+    }
+
+    /// TLS, or the plain socket on the admin listener.
+    private func transportRead(_ connection: Connection) -> TLSIOResult {
+        if let tls = connection.tls { return tls.read(into: readBuffer) }
+        guard connection.isAdmin else { return .closed }
+        do {
+            guard let n = try Socket.receive(connection.fd, into: readBuffer) else { return .wantRead }
+            return n == 0 ? .closed : .done(n)
+        } catch {
+            return .closed
+        }
+    }
+
+    private func transportWrite(_ connection: Connection, _ bytes: UnsafeRawBufferPointer) -> TLSIOResult {
+        if let tls = connection.tls { return tls.write(bytes) }
+        guard connection.isAdmin else { return .closed }
+        do {
+            guard let n = try Socket.send(connection.fd, bytes) else { return .wantWrite }
+            return .done(n)
+        } catch {
+            return .closed
+        }
     }
 
     private func want(_ connection: Connection, _ interest: Connection.EventInterest) {
@@ -395,6 +426,7 @@ final class Worker {
     private func expire(_ connection: Connection) {
         switch connection.state {
         case .proxyHeader, .handshake:
+            metrics.handshake(listener: connection.listener.name, outcome: "timeout")
             logger.info("timeout", metadata: ["listener": "\(connection.listener.name)", "client": "\(connection.client)", "phase": "handshake"])
             close(connection, reason: "handshake_timeout", quiet: true)
         case .reading where connection.waitingForRequestBytes && !connection.input.isEmpty:
