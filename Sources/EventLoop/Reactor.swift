@@ -10,6 +10,7 @@ public struct Interest: OptionSet, Sendable {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     public static let readable = Interest(rawValue: 1)
     public static let writable = Interest(rawValue: 2)
+    public static let none: Interest = []
 }
 
 /// One readiness report. `token` is what the registration carried: a connection's slot
@@ -58,8 +59,10 @@ public final class Reactor {
     public var waker: Waker { Waker(fd: wakeFD) }
 
     private func mask(_ interest: Interest, exclusive: Bool) -> UInt32 {
-        var events: UInt32 = CNS_EPOLLRDHUP
-        if interest.contains(.readable) { events |= CNS_EPOLLIN }
+        // No interest at all (a request waiting for its response) also mutes RDHUP, so
+        // a peer that half-closes cannot make a level-triggered loop spin.
+        var events: UInt32 = 0
+        if interest.contains(.readable) { events |= CNS_EPOLLIN | CNS_EPOLLRDHUP }
         if interest.contains(.writable) { events |= CNS_EPOLLOUT }
         if exclusive { events = (events & ~CNS_EPOLLRDHUP) | CNS_EPOLLEXCLUSIVE }
         return events

@@ -1,3 +1,4 @@
+import Foundation
 import HTTP1
 import Posix
 import TLS
@@ -8,6 +9,8 @@ final class Connection {
         case proxyHeader
         case handshake
         case reading
+        /// A handler runs off the loop (database, slow hash); nothing is read meanwhile.
+        case waiting
         case writing
         case closed
     }
@@ -37,7 +40,12 @@ final class Connection {
     /// Why the deadline is set, for the 408 decision and logs.
     var waitingForRequestBytes = false
 
-    enum EventInterest { case readable, writable }
+    enum EventInterest { case readable, writable, none }
+    /// When the TLS handshake finished: with no resumption on certificate listeners this
+    /// is when the card last signed for this connection.
+    var handshakeCompletedAt: Date?
+    /// The request a deferred handler is answering, for the access log and metrics.
+    var pendingRequest: (method: String, path: String, started: UInt64)?
 
     init(fd: Int32, slot: Int, token: UInt64, listener: BoundListener, settings: ListenerConfig?,
          generation: Generation, peer: SocketAddress, now: UInt64) {

@@ -1,4 +1,5 @@
 import CNS
+import Foundation
 import TLS
 
 /// The gateway's whole verdict on the certificate of one connection: the chain
@@ -11,15 +12,18 @@ struct LoginVerdict: Sendable {
     var identity: CNSIdentity?
     var rejection: CNSRejection?
     var peer: PeerCertificate?
+    /// When the card signed the handshake this verdict is about.
+    var handshakeAt: Date?
 
     var accepted: Bool { reason == "ok" }
 
-    static func evaluate(chain: CertificateVerdict, peer: PeerCertificate?, profile: ProfileSettings) -> LoginVerdict {
+    static func evaluate(chain: CertificateVerdict, peer: PeerCertificate?, profile: ProfileSettings,
+                         handshakeAt: Date? = nil) -> LoginVerdict {
         guard let peer else {
-            return LoginVerdict(reason: CertificateReason.noCertificate.rawValue, chain: chain, peer: nil)
+            return LoginVerdict(reason: CertificateReason.noCertificate.rawValue, chain: chain, peer: nil, handshakeAt: handshakeAt)
         }
         let evaluated = CNSEvaluator.evaluate(leafDER: peer.der, profile: profile.profile)
-        var verdict = LoginVerdict(reason: chain.reason.rawValue, chain: chain, peer: peer)
+        var verdict = LoginVerdict(reason: chain.reason.rawValue, chain: chain, peer: peer, handshakeAt: handshakeAt)
         switch evaluated {
         case .success(let identity):
             verdict.identity = identity

@@ -11,18 +11,19 @@ import Store
 import Synchronization
 
 /// What the router knows about one request, for the OpenID Connect endpoints.
-struct OIDCRequestContext {
+struct OIDCRequestContext: Sendable {
     var listenerName: String
     /// True on the login listener (the one whose handshake asks for the card).
     var requestsClientCertificate: Bool
     var clientAddress: String
-    /// The connection's certificate verdict; evaluated only by the endpoints that need the card.
-    var login: () -> LoginVerdict
+    /// The connection's certificate verdict (computed on the loop thread before the
+    /// handler runs on the blocking pool).
+    var login: @Sendable () -> LoginVerdict
     var language: PageLanguage
     var pages: PageRenderer
     var cookieHeader: String?
 
-    init(listenerName: String, requestsClientCertificate: Bool, clientAddress: String, login: @escaping () -> LoginVerdict,
+    init(listenerName: String, requestsClientCertificate: Bool, clientAddress: String, login: @escaping @Sendable () -> LoginVerdict,
          language: PageLanguage, pages: PageRenderer, cookieHeader: String?) {
         self.listenerName = listenerName
         self.requestsClientCertificate = requestsClientCertificate
@@ -79,6 +80,8 @@ final class OIDCService: Sendable {
             logger.info("\(event)", metadata: metadata)
         })
     }
+
+    func handles(_ request: HTTPRequest) -> Bool { provider.isEndpoint(request.path) }
 
     /// Nil when the request is not for an OIDC endpoint.
     func handle(_ request: HTTPRequest, context: OIDCRequestContext) -> HTTPResponse? {

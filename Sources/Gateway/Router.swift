@@ -27,7 +27,8 @@ final class RequestContext {
     var login: LoginVerdict {
         if let cached = connection.loginVerdict { return cached }
         let verdict = LoginVerdict.evaluate(chain: self.verdict, peer: connection.tls?.peerCertificate(),
-                                            profile: connection.generation.config.profile)
+                                            profile: connection.generation.config.profile,
+                                            handshakeAt: connection.handshakeCompletedAt)
         connection.loginVerdict = verdict
         // Counted and logged once per connection. An unknown issuer's name is chosen by
         // whoever made the certificate, so it never becomes a metric label.
@@ -77,22 +78,37 @@ struct Router: Sendable {
         return json(status: draining ? 503 : 200, ["status": draining ? "draining" : "ready"])
     }
 
-    func respond(to request: HTTPRequest, context: RequestContext) -> HTTPResponse {
+    /// A response now, or work that must not run on a loop thread (database writes,
+    /// slow secret hashes): the worker runs it on the blocking pool and answers when done.
+    enum RouteResult {
+        case response(HTTPResponse)
+        case deferred(@Sendable () -> HTTPResponse)
+    }
+
+    func route(_ request: HTTPRequest, context: RequestContext) -> RouteResult {
         let generation = context.connection.generation
-        if let oidc = generation.oidc {
+        if let oidc = generation.oidc, oidc.handles(request) {
+            // The verdict is computed here, on the loop thread that owns the connection;
+            // the handler gets a value it can read from any thread.
+            let login = context.login
+            context.reasonForLog = login.reason
             let oidcContext = OIDCRequestContext(
                 listenerName: context.connection.listener.name,
                 requestsClientCertificate: (context.connection.settings?.clientCertificate ?? .none) != .none,
                 clientAddress: context.connection.client.ipString,
-                login: { context.login },
+                login: { login },
                 language: PageLanguage.negotiate(query: request.query, acceptLanguage: request.header("Accept-Language")),
                 pages: generation.pages,
                 cookieHeader: request.header("Cookie"))
-            if let response = oidc.handle(request, context: oidcContext) {
-                context.reasonForLog = context.connection.loginVerdict?.reason
-                return response
+            let router = self
+            return .deferred {
+                oidc.handle(request, context: oidcContext) ?? router.errorResponse(status: 404, message: "not found")
             }
         }
+        return .response(respond(to: request, context: context))
+    }
+
+    func respond(to request: HTTPRequest, context: RequestContext) -> HTTPResponse {
         guard request.method == "GET" else {
             if Router.getRoutes.contains(request.path) {
                 var response = errorResponse(status: 405, message: "method not allowed")

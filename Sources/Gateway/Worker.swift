@@ -17,6 +17,9 @@ final class Worker {
     private let router: Router
     private let logger: Logger
     private let metrics = MetricsRecorder()
+    private let mailbox = Mailbox()
+    /// How long a deferred handler may take before the client gets a 503.
+    static let backendTimeout: UInt64 = 30_000_000_000
     private var slots: [Connection?] = []
     private var slotGenerations: [UInt32] = []
     private var freeSlots: [Int] = []
@@ -75,7 +78,10 @@ final class Worker {
     // MARK: events
 
     private func handle(_ event: ReadyEvent) {
-        if event.token == Reactor.wakeToken { return }
+        if event.token == Reactor.wakeToken {
+            for delivery in mailbox.takeAll() { deliver(delivery) }
+            return
+        }
         if event.token & Worker.listenerTokenBit != 0 {
             let index = Int(event.token & ~Worker.listenerTokenBit)
             if index < listeners.count { acceptAll(listeners[index]) }
@@ -175,7 +181,7 @@ final class Worker {
                 guard readRequest(connection) else { return }
             case .writing:
                 guard flush(connection) else { return }
-            case .closed:
+            case .waiting, .closed:
                 return
             }
         }
@@ -246,6 +252,7 @@ final class Worker {
         switch connection.tls!.handshake() {
         case .done:
             metrics.handshake(listener: connection.listener.name, outcome: "ok")
+            connection.handshakeCompletedAt = Date()
             connection.state = .reading
             connection.waitingForRequestBytes = true
             connection.deadline = Posix.Process.monotonicNanoseconds() + nanoseconds(connection.limits.headerTimeout)
@@ -321,19 +328,55 @@ final class Worker {
             connection.keepAlive = request.keepAlive && !shared.isDraining
             let context = RequestContext(connection: connection, shared: shared, metrics: metrics, logger: logger)
             let started = Posix.Process.monotonicNanoseconds()
-            let response = connection.isAdmin
-                ? router.respondAdmin(to: request, context: context)
-                : router.respond(to: request, context: context)
-            metrics.request(route: GatewayMetrics.routeLabel(request.path), status: response.status,
-                            nanoseconds: Posix.Process.monotonicNanoseconds() &- started)
-            logRequest(connection, method: request.method, path: request.path, status: response.status,
-                       reason: context.reasonForLog)
-            queue(response, on: connection)
+            let result: Router.RouteResult = connection.isAdmin
+                ? .response(router.respondAdmin(to: request, context: context))
+                : router.route(request, context: context)
+            switch result {
+            case .response(let response):
+                finish(connection, method: request.method, path: request.path, started: started,
+                       response: response, reason: context.reasonForLog)
+            case .deferred(let work):
+                connection.state = .waiting
+                connection.pendingRequest = (request.method, request.path, started)
+                connection.deadline = Posix.Process.monotonicNanoseconds() + Worker.backendTimeout
+                want(connection, .none)
+                let token = connection.token
+                let mailbox = self.mailbox
+                let waker = reactor.waker
+                BlockingPool.shared.submit {
+                    mailbox.post(Mailbox.Delivery(token: token, response: work()))
+                    waker.wake()
+                }
+            }
             return true
         }
     }
 
+    private func finish(_ connection: Connection, method: String, path: String, started: UInt64,
+                        response: HTTPResponse, reason: String?) {
+        metrics.request(route: GatewayMetrics.routeLabel(path), status: response.status,
+                        nanoseconds: Posix.Process.monotonicNanoseconds() &- started)
+        logRequest(connection, method: method, path: path, status: response.status, reason: reason)
+        queue(response, on: connection)
+    }
+
+    /// A deferred handler's response comes back to the loop that owns the connection.
+    private func deliver(_ delivery: Mailbox.Delivery) {
+        let slot = Int(delivery.token & 0xffff_ffff)
+        guard slot < slots.count, slotGenerations[slot] == UInt32(delivery.token >> 32),
+              let connection = slots[slot], connection.state == .waiting,
+              let pending = connection.pendingRequest else { return }
+        connection.pendingRequest = nil
+        finish(connection, method: pending.method, path: pending.path, started: pending.started,
+               response: delivery.response, reason: connection.loginVerdict?.reason)
+        drive(connection)
+    }
+
     private func queue(_ response: HTTPResponse, on connection: Connection) {
+        // A handler may end the connection (e.g. so the next login runs a fresh handshake).
+        if response.headers.contains(where: { $0.name.lowercased() == "connection" && $0.value.lowercased() == "close" }) {
+            connection.keepAlive = false
+        }
         connection.output = response.serialize(keepAlive: connection.keepAlive)
         connection.outputOffset = 0
         connection.state = .writing
@@ -404,7 +447,12 @@ final class Worker {
         guard connection.state != .closed, connection.interest != interest else { return }
         connection.interest = interest
         do {
-            try reactor.modify(fd: connection.fd, token: connection.token, interest: interest == .readable ? .readable : .writable)
+            let mapped: Interest = switch interest {
+            case .readable: .readable
+            case .writable: .writable
+            case .none: .none
+            }
+            try reactor.modify(fd: connection.fd, token: connection.token, interest: mapped)
         } catch {
             close(connection, reason: "register_failed")
         }
@@ -441,6 +489,13 @@ final class Worker {
             close(connection, reason: connection.waitingForRequestBytes ? "header_timeout" : "idle_timeout", quiet: true)
         case .writing:
             close(connection, reason: "write_timeout", quiet: true)
+        case .waiting:
+            logger.error("backend_timeout", metadata: ["client": "\(connection.client)", "path": "\(connection.pendingRequest?.path ?? "-")"])
+            connection.pendingRequest = nil
+            connection.keepAlive = false
+            queue(router.errorResponse(status: 503, message: "temporarily unavailable"), on: connection)
+            connection.deadline = Posix.Process.monotonicNanoseconds() + 1_000_000_000
+            drive(connection)
         case .closed:
             break
         }

@@ -83,10 +83,17 @@ public final class Provider: Sendable {
     public func url(_ endpoint: Endpoint) -> String { configuration.issuer + endpoint.rawValue }
 
     /// Nil when `request` is not for an OIDC endpoint.
-    public func handle(_ request: HTTPRequest, info: ProviderRequestInfo) -> OIDCOutcome? {
+    /// True when `path` is one of the provider's endpoints (a cheap check for the router).
+    public func isEndpoint(_ path: String) -> Bool { endpoint(for: path) != nil }
+
+    private func endpoint(for path: String) -> Endpoint? {
         let prefix = configuration.pathPrefix
-        guard request.path.hasPrefix(prefix) || prefix.isEmpty,
-              let endpoint = Endpoint(rawValue: String(request.path.dropFirst(prefix.count))) else { return nil }
+        guard path.hasPrefix(prefix) || prefix.isEmpty else { return nil }
+        return Endpoint(rawValue: String(path.dropFirst(prefix.count)))
+    }
+
+    public func handle(_ request: HTTPRequest, info: ProviderRequestInfo) -> OIDCOutcome? {
+        guard let endpoint = endpoint(for: request.path) else { return nil }
         purgeIfDue()
         let allowed: [String] = switch endpoint {
         case .discovery, .jwks: ["GET", "HEAD"]
