@@ -143,6 +143,8 @@ public final class GatewayServer {
         shared.draining.store(true, ordering: .releasing)
         wakers.wakeAll()
         let deadline = DispatchTime.now() + shared.generation.config.drainTimeout
+        for _ in 0..<200 where shared.drainingLoops.load(ordering: .acquiring) < threads { usleep(5000) }
+        if shared.drainingLoops.load(ordering: .acquiring) >= threads { closeListeners() }
         var remaining = threads
         while remaining > 0, finished.wait(timeout: deadline) == .success { remaining -= 1 }
         if remaining > 0 {

@@ -77,6 +77,8 @@ final class SharedState: Sendable {
     private let perClient = Mutex<[[UInt8]: Int]>([:])
     let draining = Atomic<Bool>(false)
     let openConnections = Atomic<Int>(0)
+    /// Loop threads that have stopped accepting (draining).
+    let drainingLoops = Atomic<Int>(0)
 
     init(generation: Generation) {
         current = Mutex(generation)

@@ -504,6 +504,9 @@ final class Worker {
     private func beginDrain() {
         drainingHandled = true
         for listener in listeners { reactor.deregister(fd: listener.fd) }
+        // Once every loop has let go of the listening sockets the control thread closes
+        // them, so new clients are refused at once instead of waiting in the backlog.
+        shared.drainingLoops.wrappingAdd(1, ordering: .releasing)
         for case let connection? in slots where connection.state != .closed {
             connection.keepAlive = false
             let idle = connection.state == .reading && connection.input.isEmpty
