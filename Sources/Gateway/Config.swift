@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import Posix
 public import TLS
 
@@ -65,6 +65,8 @@ public struct GatewayConfig: Sendable {
     public var adminAddress: SocketAddress?
     /// The OpenID Connect provider, when `[oidc]` is configured.
     public var oidc: OIDCSettings?
+    /// Scheduled CRL downloads (`[trust] crl_refresh = true`); see CRLRefresher.swift.
+    public var crlRefresh: CRLRefreshSettings?
 
     /// Loop threads actually started: one per CPU unless configured.
     public var effectiveLoopThreads: Int { loopThreads > 0 ? loopThreads : max(1, Posix.Process.availableCPUs) }
@@ -161,7 +163,7 @@ extension GatewayConfig {
             }
         }
 
-        if let trust = reader.requiredTable(root, "trust", allowed: ["ca_bundle", "crls", "revocation", "legacy_issuers"]) {
+        if let trust = reader.requiredTable(root, "trust", allowed: CRLRefreshSettings.keys.union(["ca_bundle", "crls", "revocation", "legacy_issuers"])) {
             let bundle = reader.path(trust, "ca_bundle", path: "trust", required: true, mustBe: .fileOrDirectory) ?? ""
             var crls: [String] = []
             for (i, entry) in reader.stringArray(trust, "crls", path: "trust", default: []).enumerated() {
@@ -181,6 +183,7 @@ extension GatewayConfig {
                 }
             }
             config.trust = TrustSources(caBundle: bundle, crls: crls, revocation: revocation, legacyIssuers: legacy)
+            config.crlRefresh = CRLRefreshSettings.parse(trust, reader: reader, stateDirectory: config.stateDirectory, trustSources: &config.trust)
         }
 
         if let limits = reader.optionalTable(root, "limits", allowed: [

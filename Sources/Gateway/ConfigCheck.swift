@@ -1,26 +1,67 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
 import TLS
 
-/// `check-config`: everything a start would load, with every problem reported.
+/// `check-config`: everything a start would load, with every problem reported in one run,
+/// each naming the file and the key path.
 public enum ConfigCheck {
     public static func run(path: String) -> [String] {
+        // File permissions are checked from the raw document, so they are reported even
+        // when other keys are wrong (an operator fixes everything in one pass).
+        let permissionProblems = privateKeyPermissions(configPath: path).map(\.description)
         let config: GatewayConfig
         do {
             config = try GatewayConfig.load(path: path)
         } catch {
-            return error.problems.map(\.description)
+            return error.problems.map(\.description) + permissionProblems
         }
-        var problems: [String] = []
+        var problems = permissionProblems
         let trust: TrustStore
         do {
             trust = try TrustStore(config.trust)
         } catch {
-            return ["\(path): trust: \(error.reason)"]
+            return problems + ["\(path): trust: \(error.reason)"]
         }
         for (i, listener) in config.listeners.enumerated() {
             do {
                 _ = try TLSContext(listener.tlsConfiguration, trust: trust)
             } catch {
-                problems.append("\(path): listener[\(i)] (\(listener.name)): \(error.reason)")
+                let key = error.code == .privateKey ? "private_key" : "certificate"
+                problems.append("\(path): listener[\(i)].\(key): (\(listener.name)) \(error.reason)")
+            }
+        }
+        if let refresh = config.crlRefresh, !refresh.sources.isEmpty,
+           let cas = try? CRLValidation.bundleCAs(config.trust.caBundle) {
+            let known = Set(cas.map(\.fingerprint))
+            for fingerprint in refresh.sources.keys.sorted() where !known.contains(fingerprint) {
+                problems.append("\(path): trust.crl_sources.\"\(fingerprint)\": no CA of trust.ca_bundle has this SHA-256")
+            }
+        }
+        return problems
+    }
+
+    /// A TLS private key readable by anyone but its owner is refused: a leaked key lets
+    /// anyone impersonate the login service. (Group access is refused too: give the key
+    /// to the service user with mode 0600 or 0400.)
+    static func privateKeyPermissions(configPath: String) -> [ConfigProblem] {
+        guard let data = FileManager.default.contents(atPath: configPath),
+              let text = String(data: data, encoding: .utf8),
+              case .table(let root)? = try? ConfigValue.parseTOML(text),
+              case .array(let listeners)? = root["listener"] else { return [] }
+        let base = URL(fileURLWithPath: configPath).deletingLastPathComponent().path
+        var problems: [ConfigProblem] = []
+        for (i, listener) in listeners.enumerated() {
+            guard case .table(let fields) = listener, case .string(let raw)? = fields["private_key"], !raw.isEmpty else { continue }
+            let file = raw.hasPrefix("/") ? raw : "\(base)/\(raw)"
+            var info = stat()
+            guard stat(file, &info) == 0 else { continue }  // a missing file is the loader's problem
+            let mode = info.st_mode & 0o777
+            if mode & 0o077 != 0 {
+                problems.append(ConfigProblem(
+                    file: configPath, keyPath: "listener[\(i)].private_key",
+                    message: "\(file): mode \(String(mode, radix: 8)) lets group or others access the private key; use chmod 600"))
             }
         }
         return problems

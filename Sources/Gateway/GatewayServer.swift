@@ -124,6 +124,7 @@ public final class GatewayServer {
             logger.warning("socket_unused", metadata: ["address": "\(leftover.address)", "detail": "activated socket matches no listener"])
         }
         notifier.ready(status: statusLine(shared))
+        CRLRefresher.start(shared: shared)
 
         let tick = notifier.watchdogInterval.map { Int32(max(0.05, min(1.0, $0)) * 1000) } ?? 1000
         while true {

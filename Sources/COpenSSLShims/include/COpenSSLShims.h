@@ -37,4 +37,5 @@ extern const uint64_t CNSSSL_OP_NO_COMPRESSION;
 extern const uint64_t CNSSSL_OP_NO_TICKET;
 extern const unsigned long CNSSSL_NAME_FLAGS;
 #include "CardShims.h"
+#include "CRLShims.h"
 #endif
