@@ -33,6 +33,8 @@ let package = Package(
         .target(name: "CLinux"),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq",
+                       providers: [.apt(["libpq-dev"])]),
 
         // Swift: one concern per module.
         .target(name: "Posix", dependencies: ["CLinux"], swiftSettings: strict),
@@ -51,7 +53,10 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ], swiftSettings: strict),
-        .target(name: "Store", dependencies: ["OIDC", "CSQLite"], swiftSettings: strict),
+        .target(name: "Store", dependencies: [
+            "OIDC", "CSQLite", "CPostgres",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
         .target(name: "TLS", dependencies: ["COpenSSL", "COpenSSLShims", "Posix"], swiftSettings: strict),
         .target(name: "Gateway", dependencies: [
             "Posix", "EventLoop", "TLS", "HTTP1", "ProxyProtocol", "CNS", "Pages", "OIDC", "Store",

@@ -27,8 +27,17 @@ public enum OIDCAdmin {
     public static func rotateKeys(configPath: String, overlap: Int?) throws -> [String] {
         let oidc = try settings(configPath: configPath)
         let now = Int(Date().timeIntervalSince1970)
-        let secrets = try KeyFile.rotate(path: oidc.keyFile, algorithms: oidc.provider.requiredAlgorithms, now: now,
+        let secrets: ProviderSecrets
+        switch oidc.store {
+        case .sqlite:
+            secrets = try KeyFile.rotate(path: oidc.keyFile, algorithms: oidc.provider.requiredAlgorithms, now: now,
                                          overlap: overlap ?? oidc.keyRotationOverlap)
+        case .postgres(let target):
+            // Shared keys: every instance re-reads them within seconds, no SIGHUP needed.
+            guard let kekFile = oidc.keyEncryptionKeyFile else { throw Failure(description: "[store] key_encryption_key_file is required") }
+            let shared = SharedSecrets.open(store: try PostgresStore.open(target: target), kek: try KeyEncryptionKey.load(path: kekFile))
+            secrets = try shared.rotate(algorithms: oidc.provider.requiredAlgorithms, now: now, overlap: overlap ?? oidc.keyRotationOverlap)
+        }
         return secrets.keys.keys.map { key in
             let state = key.retireAt.map { "published until \(ISO8601.string(Date(timeIntervalSince1970: TimeInterval($0))))" } ?? "signing"
             return "\(key.algorithm.rawValue) \(key.kid) created \(ISO8601.string(Date(timeIntervalSince1970: TimeInterval(key.created)))) \(state)"
@@ -56,10 +65,15 @@ public enum OIDCAdmin {
     /// The audit trail, filtered, one line (text or JSON) per record.
     public static func audit(configPath: String, since: Date?, reason: String?, codiceFiscale: String?, limit: Int, json: Bool) throws -> [String] {
         let oidc = try settings(configPath: configPath)
-        guard FileManager.default.fileExists(atPath: oidc.databasePath) else {
-            throw Failure(description: "\(oidc.databasePath): no database yet (the gateway creates it on first start)")
+        let store: any OIDCStore
+        if case .postgres(let target) = oidc.store {
+            store = try PostgresStore.open(target: target)
+        } else {
+            guard FileManager.default.fileExists(atPath: oidc.databasePath) else {
+                throw Failure(description: "\(oidc.databasePath): no database yet (the gateway creates it on first start)")
+            }
+            store = try SQLiteStore(path: oidc.databasePath, create: false)
         }
-        let store = try SQLiteStore(path: oidc.databasePath, create: false)
         let filter = AuditFilter(since: since.map { Int64($0.timeIntervalSince1970 * 1000) }, reason: reason,
                                  codiceFiscale: codiceFiscale?.uppercased(), limit: limit)
         return try store.audit(filter).map { record in

@@ -49,17 +49,51 @@ final class OIDCService: Sendable {
         guard stateDirectory != nil else { throw OIDCServiceError(description: "server.state_dir is required with [oidc]") }
         let logger = Logger(label: "cns-gateway.oidc")
         let secrets: ProviderSecrets
-        do {
-            secrets = try KeyFile.loadOrCreate(path: settings.keyFile, required: settings.provider.requiredAlgorithms,
-                                               now: Int(now().timeIntervalSince1970))
-        } catch {
-            throw OIDCServiceError(description: "OIDC keys: \(error)")
-        }
-        let store: SQLiteStore
-        do {
-            store = try SQLiteStore.open(path: settings.databasePath)
-        } catch {
-            throw OIDCServiceError(description: "OIDC store: \(error)")
+        let store: any OIDCStore
+        var keySource: (@Sendable () -> KeySet)?
+        let nowSeconds = Int(now().timeIntervalSince1970)
+        switch settings.store {
+        case .sqlite(let path):
+            do {
+                secrets = try KeyFile.loadOrCreate(path: settings.keyFile, required: settings.provider.requiredAlgorithms, now: nowSeconds)
+            } catch {
+                throw OIDCServiceError(description: "OIDC keys: \(error)")
+            }
+            do {
+                store = try SQLiteStore.open(path: path)
+            } catch {
+                throw OIDCServiceError(description: "OIDC store: \(error)")
+            }
+        case .postgres(let target):
+            StoreHealth.shared.observe { available, reason in
+                if available {
+                    logger.notice("store_available", metadata: ["store": "\(target)"])
+                } else {
+                    logger.error("store_unavailable", metadata: ["store": "\(target)", "error": "\(reason ?? "")"])
+                }
+            }
+            let shared: SharedSecrets
+            do {
+                guard let kekFile = settings.keyEncryptionKeyFile else {
+                    throw OIDCServiceError(description: "store.key_encryption_key_file is required with a postgres:// store")
+                }
+                // Process-wide and connected lazily: a reload keeps the pool and its connections.
+                let postgres = try PostgresStore.open(target: target)
+                shared = SharedSecrets.open(store: postgres, kek: try KeyEncryptionKey.load(path: kekFile))
+                store = postgres
+            } catch {
+                throw OIDCServiceError(description: "OIDC store: \(error)")
+            }
+            // Every instance signs with the keys in the database (created by the first to start).
+            do {
+                secrets = try shared.loadOrCreate(required: settings.provider.requiredAlgorithms, now: nowSeconds)
+            } catch {
+                // A reload while the database is away keeps the keys this process already has.
+                guard let known = shared.lastKnown else { throw OIDCServiceError(description: "OIDC keys: \(error)") }
+                logger.warning("oidc_keys_from_cache", metadata: ["error": "\(error)"])
+                secrets = known
+            }
+            keySource = { shared.currentKeys() }
         }
         var configuration = settings.provider
         for index in configuration.clients.indices {
@@ -73,8 +107,9 @@ final class OIDCService: Sendable {
             }
         }
         self.settings = settings
-        self.provider = Provider(configuration: configuration, keys: secrets.keys, store: store, pairwiseSalt: secrets.pairwiseSalt,
-                                 now: now, log: { event, fields in
+        let fixedKeys = secrets.keys
+        self.provider = Provider(configuration: configuration, keySource: keySource ?? { fixedKeys }, store: store,
+                                 pairwiseSalt: secrets.pairwiseSalt, now: now, log: { event, fields in
             var metadata: Logger.Metadata = [:]
             for (key, value) in fields { metadata[key] = "\(value)" }
             logger.info("\(event)", metadata: metadata)
@@ -87,7 +122,13 @@ final class OIDCService: Sendable {
     func handle(_ request: HTTPRequest, context: OIDCRequestContext) -> HTTPResponse? {
         let info = ProviderRequestInfo(
             requestsClientCertificate: context.requestsClientCertificate, clientAddress: context.clientAddress,
-            cookieHeader: context.cookieHeader, login: { Self.cardLogin(context.login()) })
+            cookieHeader: context.cookieHeader, login: {
+                let verdict = context.login()
+                var card = Self.cardLogin(verdict)
+                // prompt=login and max_age compare it with the request (Provider+Reauthentication.swift).
+                card.handshakeAt = verdict.handshakeAt
+                return card
+            })
         guard let outcome = provider.handle(request, info: info) else { return nil }
         switch outcome {
         case .response(let response):

@@ -1,5 +1,6 @@
 import Foundation
 import OIDC
+import Store
 
 /// `[oidc]`, `[[client]]` and `[store]`: the OpenID Connect provider's settings, validated
 /// strictly like the rest of the file (every problem reported with its key path).
@@ -8,7 +9,12 @@ public struct OIDCSettings: Sendable {
     /// How long a rotated-out key stays published (`[oidc] key_rotation_overlap`, seconds).
     var keyRotationOverlap: Int
     var keyFile: String
+    /// The SQLite file (the default store, and where `audit` looks when the store is SQLite).
     var databasePath: String
+    /// `[store] url`: the SQLite file or the shared PostgreSQL database.
+    var store: StoreLocation
+    /// `[store] key_encryption_key_file`: seals the signing keys kept in a shared database.
+    var keyEncryptionKeyFile: String?
     /// client id -> `jwks_uri`, fetched when the service is built (start and each SIGHUP).
     var jwksURIs: [String: String]
 
@@ -16,6 +22,7 @@ public struct OIDCSettings: Sendable {
         "issuer", "login_base_url", "interstitial", "signing_alg", "subject_type", "acr", "code_lifetime",
         "access_token_lifetime", "id_token_lifetime", "session_idle_timeout", "session_max_lifetime", "key_rotation_overlap",
     ]
+    static let storeKeys: Set<String> = ["url", "password_file", "pool_size", "key_encryption_key_file"]
     static let clientKeys: Set<String> = [
         "id", "name", "secret_hash", "jwks", "jwks_uri", "token_endpoint_auth_method", "redirect_uris", "post_logout_redirect_uris",
         "scopes", "claims", "id_token_signed_response_alg", "subject_type", "sector_identifier", "access_token_lifetime",
@@ -146,20 +153,41 @@ public struct OIDCSettings: Sendable {
         }
 
         var databasePath = "\(stateDirectory)/cns-gateway.sqlite"
-        if let store = reader.optionalTable(root, "store", allowed: ["url"]) {
-            let url = reader.string(store, "url", path: "store", default: nil) ?? ""
-            if url.hasPrefix("sqlite://"), url.dropFirst("sqlite://".count).hasPrefix("/") {
-                databasePath = String(url.dropFirst("sqlite://".count))
-            } else if !url.isEmpty {
-                reader.problem("store.url", "only \"sqlite:///absolute/path\" is supported in this version")
+        var store = StoreLocation.sqlite(path: databasePath)
+        var keyEncryptionKeyFile: String?
+        if let table = reader.optionalTable(root, "store", allowed: storeKeys) {
+            let url = reader.string(table, "url", path: "store", default: "") ?? ""
+            var urlProblem = false
+            do {
+                if !url.isEmpty { store = try StoreLocation.parse(url) }
+            } catch {
+                reader.problem("store.url", error.reason)
+                urlProblem = true
+            }
+            let passwordFile = reader.path(table, "password_file", path: "store", required: false, mustBe: .file)
+            let poolSize = reader.int(table, "pool_size", path: "store", default: 16, range: 1...64)
+            keyEncryptionKeyFile = reader.path(table, "key_encryption_key_file", path: "store", required: false, mustBe: .file)
+            switch store {
+            case .sqlite(let path):
+                databasePath = path
+                for key in ["password_file", "pool_size", "key_encryption_key_file"] where table[key] != nil && !urlProblem {
+                    reader.problem("store.\(key)", "only for a postgres:// store")
+                }
+            case .postgres(var target):
+                if table["key_encryption_key_file"] == nil {
+                    reader.problem("store.key_encryption_key_file", "required with a postgres:// store: it seals the signing keys kept there")
+                }
+                target.passwordFile = passwordFile
+                target.poolSize = poolSize
+                store = .postgres(target)
             }
         }
-
         return OIDCSettings(
             provider: ProviderConfiguration(issuer: issuer, loginBaseURL: loginBase, interstitial: interstitial, signingAlgorithm: signing,
                                             codeLifetime: codeLifetime, sessionIdleTimeout: idle, sessionMaxLifetime: maximum, acr: acr,
                                             clients: clients),
-            keyRotationOverlap: overlap, keyFile: "\(stateDirectory)/\(KeyFile.fileName)", databasePath: databasePath, jwksURIs: jwksURIs)
+            keyRotationOverlap: overlap, keyFile: "\(stateDirectory)/\(KeyFile.fileName)", databasePath: databasePath, store: store,
+            keyEncryptionKeyFile: keyEncryptionKeyFile, jwksURIs: jwksURIs)
     }
 
     private static func checkBaseURL(_ url: String, keyPath: String, reader: ConfigReader) {

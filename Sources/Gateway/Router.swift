@@ -3,6 +3,7 @@ import HTTP1
 import Logging
 import Pages
 import Posix
+import Store
 import TLS
 
 /// What a handler may know about the connection a request came on.
@@ -71,11 +72,14 @@ struct Router: Sendable {
         }
     }
 
-    /// Ready = serving and not draining: a proxy health check takes the instance out
-    /// of rotation before it stops.
+    /// Ready = serving, not draining and the state store answering: a proxy health check
+    /// takes the instance out of rotation before it stops, and while its database is away.
     private func ready(_ context: RequestContext) -> HTTPResponse {
-        let draining = context.shared.isDraining
-        return json(status: draining ? 503 : 200, ["status": draining ? "draining" : "ready"])
+        if context.shared.isDraining { return json(status: 503, ["status": "draining"]) }
+        guard StoreHealth.shared.isAvailable else {
+            return json(status: 503, ["status": "store_unavailable"])
+        }
+        return json(status: 200, ["status": "ready"])
     }
 
     /// A response now, or work that must not run on a loop thread (database writes,
@@ -172,6 +176,14 @@ struct Router: Sendable {
         let generation = context.shared.generation
         let reload = context.shared.reloadStatus
         let draining = context.shared.isDraining
+        let fresh = generation.trust.crlsFresh
+        // Probes hit this every few seconds per balancer: the body changes only with the
+        // generation, the last reload, draining or CRL freshness, so it is built once per
+        // such state instead of through JSONSerialization on every request.
+        let key = HealthResponseCache.Key(generation: generation.number, reloadOK: reload.ok,
+                                          reloadTime: reload.time, reloadError: reload.error,
+                                          draining: draining, crlsFresh: fresh)
+        if let cached = Router.healthCache.response(for: key) { return cached }
         var last: [String: Any] = ["ok": reload.ok, "time": ISO8601.string(reload.time)]
         if let error = reload.error { last["error"] = error }
         let body: [String: Any] = [
@@ -180,12 +192,16 @@ struct Router: Sendable {
                 "generation": generation.number,
                 "ca_certificates": generation.trust.caCount,
                 "crls": generation.trust.crls.count,
-                "crls_fresh": generation.trust.crlsFresh,
+                "crls_fresh": fresh,
             ],
             "last_reload": last,
         ]
-        return json(status: draining ? 503 : 200, body)
+        let response = json(status: draining ? 503 : 200, body)
+        Router.healthCache.store(response, for: key)
+        return response
     }
+
+    private static let healthCache = HealthResponseCache()
 
     private func whoami(_ context: RequestContext) -> HTTPResponse {
         let connection = context.connection
@@ -228,5 +244,36 @@ enum ISO8601 {
         gmtime_r(&seconds, &tm)
         func pad(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
         return "\(tm.tm_year + 1900)-\(pad(tm.tm_mon + 1))-\(pad(tm.tm_mday))T\(pad(tm.tm_hour)):\(pad(tm.tm_min)):\(pad(tm.tm_sec))Z"
+    }
+}
+
+/// The last /healthz response and the state it was built from.
+///
+/// `@unchecked Sendable`: both fields are read and written only under `lock`.
+final class HealthResponseCache: @unchecked Sendable {
+    struct Key: Equatable {
+        var generation: Int
+        var reloadOK: Bool
+        var reloadTime: Date
+        var reloadError: String?
+        var draining: Bool
+        var crlsFresh: Bool
+    }
+
+    private let lock = NSLock()
+    private var key: Key?
+    private var response: HTTPResponse?
+
+    func response(for key: Key) -> HTTPResponse? {
+        lock.lock()
+        defer { lock.unlock() }
+        return self.key == key ? response : nil
+    }
+
+    func store(_ response: HTTPResponse, for key: Key) {
+        lock.lock()
+        defer { lock.unlock() }
+        self.key = key
+        self.response = response
     }
 }

@@ -35,7 +35,16 @@ public enum KeyFile {
         guard info.st_mode & 0o077 == 0 else {
             throw KeyFileError(path: path, reason: String(format: "mode %04o is too open: the keys may have leaked; check, then chmod 600", info.st_mode & 0o777))
         }
-        guard let data = FileManager.default.contents(atPath: path), let json = JSONValue.decode(data),
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw KeyFileError(path: path, reason: "not a cns-gateway key file")
+        }
+        return try decode(Array(data), source: path)
+    }
+
+    /// The secrets in `data` (the file's JSON form); `source` names it in errors. Also used for
+    /// the copy a shared store keeps (encrypted) in its database.
+    public static func decode(_ data: [UInt8], source path: String) throws(KeyFileError) -> ProviderSecrets {
+        guard let json = JSONValue.decode(data),
               json["version"]?.intValue == 1, let saltText = json["pairwise_salt"]?.stringValue,
               let salt = Base64URL.decode(saltText), salt.count >= 32, let entries = json["keys"]?.arrayValue else {
             throw KeyFileError(path: path, reason: "not a cns-gateway key file")

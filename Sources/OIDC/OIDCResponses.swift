@@ -36,15 +36,27 @@ struct OAuthFailure: Error, Sendable {
     var description: String
     /// 401 with `WWW-Authenticate`: `Basic` at the token endpoint, `Bearer` at userinfo.
     var challenge: String?
+    /// The audit trail's reason code, finer than `error` (`code_replayed`, `pkce_failed`, ...).
+    var reason: String
+
+    init(status: Int, error: String, description: String, challenge: String? = nil, reason: String? = nil) {
+        self.status = status
+        self.error = error
+        self.description = description
+        self.challenge = challenge
+        self.reason = reason ?? error
+    }
 
     static func invalidRequest(_ d: String) -> OAuthFailure { OAuthFailure(status: 400, error: "invalid_request", description: d) }
     static func invalidClient(_ d: String, basic: Bool) -> OAuthFailure {
         OAuthFailure(status: 401, error: "invalid_client", description: d, challenge: basic ? "Basic realm=\"cns-gateway\"" : nil)
     }
-    static func invalidGrant(_ d: String) -> OAuthFailure { OAuthFailure(status: 400, error: "invalid_grant", description: d) }
-    static func invalidToken(_ d: String) -> OAuthFailure {
+    static func invalidGrant(_ d: String, reason: String? = nil) -> OAuthFailure {
+        OAuthFailure(status: 400, error: "invalid_grant", description: d, reason: reason)
+    }
+    static func invalidToken(_ d: String, reason: String? = nil) -> OAuthFailure {
         OAuthFailure(status: 401, error: "invalid_token", description: d,
-                     challenge: "Bearer error=\"invalid_token\", error_description=\"\(d)\"")
+                     challenge: "Bearer error=\"invalid_token\", error_description=\"\(d)\"", reason: reason)
     }
     static func serverError(_ d: String) -> OAuthFailure { OAuthFailure(status: 500, error: "server_error", description: d) }
 

@@ -34,17 +34,18 @@ extension Provider {
             pairs = FormURLEncoding.decodeStrict(Array((request.query ?? "").utf8))
         }
         guard let pairs else {
-            return requestError("malformed_request", "the authorization request's parameters are not well-formed form encoding")
+            return requestError("malformed_request", "the authorization request's parameters are not well-formed form encoding", info: info)
         }
         var values: [String: [String]] = [:]
         for (name, value) in pairs { values[name, default: []].append(value) }
 
         // Until client and redirect URI are known good, nothing may be redirected (RFC 6749 section 4.1.2.1).
         guard let clientIDs = values["client_id"], clientIDs.count == 1, let client = configuration.client(clientIDs[0]) else {
-            return requestError("unknown_client", "the service (client_id) is missing or not registered with this gateway")
+            return requestError("unknown_client", "the service (client_id) is missing or not registered with this gateway", info: info)
         }
         guard let redirects = values["redirect_uri"], redirects.count == 1, client.redirectURIs.contains(redirects[0]) else {
-            return requestError("invalid_redirect_uri", "the return address (redirect_uri) is missing or not registered for \(client.name)")
+            return requestError("invalid_redirect_uri", "the return address (redirect_uri) is missing or not registered for \(client.name)",
+                                info: info, clientID: client.id)
         }
         let redirectURI = redirects[0]
         let state = values["state"]?.first
@@ -57,6 +58,7 @@ extension Provider {
             validated = try validate(values, base: base)
         } catch {
             log("oidc_authorize_refused", ["client_id": client.id, "error": error.error])
+            auditAttempt(info: info, clientID: client.id, reason: error.error)
             return .response(errorRedirect(base, error: error.error, description: error.description))
         }
 
@@ -130,8 +132,10 @@ extension Provider {
         return request
     }
 
-    func requestError(_ reason: String, _ detail: String) -> OIDCOutcome {
-        log("oidc_authorize_refused", ["reason": reason])
+    /// A request no redirect may answer; recorded as one attempt of `event`.
+    func requestError(_ reason: String, _ detail: String, info: ProviderRequestInfo, clientID: String = "", event: String = "login") -> OIDCOutcome {
+        log("oidc_\(event == "login" ? "authorize" : event)_refused", ["reason": reason])
+        auditAttempt(info: info, clientID: clientID, reason: reason, event: event)
         return .page(.requestError(reason: reason, detail: detail), status: 400, headers: [HTTPHeader(name: "Cache-Control", value: "no-store")])
     }
 
@@ -164,7 +168,7 @@ extension Provider {
         let now = clock
         let client = request.client
         guard card.accepted, let subject = card.subject else {
-            let record = AuditRecord(time: Int64(now) * 1000, clientAddress: info.clientAddress, clientID: client.id, reason: card.reason,
+            let record = AuditRecord(time: nowMilliseconds, clientAddress: info.clientAddress, clientID: client.id, reason: card.reason,
                                      codiceFiscale: card.subject?.codiceFiscale, certificateSerial: card.certificateSerial,
                                      certificateIssuer: card.certificateIssuer)
             do { try audit(record) } catch { return storeFailure(error, operation: "audit") }
@@ -196,13 +200,30 @@ extension Provider {
                 try store.touchSession(idHash: existing.idHash, lastSeen: now, idleExpiresAt: idle)
                 session = existing
             } else if request.prompt.contains("none") {
+                auditAttempt(info: info, clientID: client.id, reason: "login_required", subject: subject)
                 return .response(errorRedirect(request, error: "login_required", description: "no single sign-on session for this card"))
             } else {
+                // The card proved itself when it signed this connection's handshake: that is the authentication time.
+                let handshake = card.handshakeAt.map { Self.milliseconds($0) } ?? nowMilliseconds
+                switch handshakeFreshness(request, handshake: handshake) {
+                case .fresh:
+                    break
+                case .reconnect(let url):
+                    log("oidc_reauthenticate", ["client_id": client.id])
+                    return .response(HTTPResponses.redirect(url, headers: [HTTPHeader(name: "Connection", value: "close")]))
+                case .stale:
+                    auditAttempt(info: info, clientID: client.id, reason: "stale_handshake", subject: subject)
+                    log("oidc_login", ["client_id": client.id, "reason": "stale_handshake"])
+                    let back = errorURL(request, error: "login_required", description: "the card did not sign a new connection")
+                    return .page(.loginFailed(reason: "stale_handshake", clientName: client.name, backURL: back), status: 403,
+                                 headers: [HTTPHeader(name: "Cache-Control", value: "no-store")])
+                }
                 if let existing { try store.deleteSession(idHash: existing.idHash) }
                 let cookieValue = Token.random()
                 let absolute = now + configuration.sessionMaxLifetime
+                let authTime = min(now, Int(handshake / 1000))
                 session = SessionRecord(idHash: Token.storageHash(cookieValue), sid: Token.random(bytes: 16), thumbprint: subject.thumbprint,
-                                        subject: subject, authTime: now, createdAt: now, lastSeen: now,
+                                        subject: subject, authTime: authTime, createdAt: now, lastSeen: now,
                                         idleExpiresAt: min(now + configuration.sessionIdleTimeout, absolute), absoluteExpiresAt: absolute)
                 try store.saveSession(session)
                 headers.append(HTTPHeader(name: "Set-Cookie", value:
@@ -220,7 +241,7 @@ extension Provider {
         do {
             try store.saveCode(record)
             // Durable before the redirect leaves (the store writes with synchronous=FULL).
-            try audit(AuditRecord(time: Int64(now) * 1000, clientAddress: info.clientAddress, clientID: client.id, reason: "ok",
+            try audit(AuditRecord(time: nowMilliseconds, clientAddress: info.clientAddress, clientID: client.id, reason: "ok",
                                   codiceFiscale: subject.codiceFiscale, certificateSerial: subject.certificateSerial,
                                   certificateIssuer: subject.certificateIssuer))
         } catch {
@@ -233,9 +254,21 @@ extension Provider {
         return .response(respond(request, parameters: parameters, headers: headers))
     }
 
+    /// One audit record for an attempt that ended before a code was issued; a store failure is
+    /// logged (the page the citizen gets does not depend on it).
+    func auditAttempt(info: ProviderRequestInfo, clientID: String, reason: String, subject: LoginSubject? = nil, event: String = "login") {
+        do {
+            try audit(AuditRecord(time: nowMilliseconds, clientAddress: info.clientAddress, clientID: clientID, reason: reason,
+                                  codiceFiscale: subject?.codiceFiscale, certificateSerial: subject?.certificateSerial,
+                                  certificateIssuer: subject?.certificateIssuer, event: event))
+        } catch {
+            log("oidc_store_error", ["operation": "audit", "error": error.description])
+        }
+    }
+
     func storeFailure(_ error: StoreError, operation: String) -> OIDCOutcome {
         log("oidc_store_error", ["operation": operation, "error": error.description])
-        return .page(.requestError(reason: "server_error", detail: "the login could not be recorded; please try again"), status: 500,
+        return .page(.requestError(reason: "server_error", detail: "the login could not be recorded; please try again"), status: 503,
                      headers: [HTTPHeader(name: "Cache-Control", value: "no-store")])
     }
 }

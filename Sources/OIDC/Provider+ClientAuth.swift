@@ -6,7 +6,8 @@ extension Provider {
 
     /// OIDC Core section 9 / RFC 6749 section 2.3: exactly one authentication method per request.
     /// `audiences` are the endpoint URLs a client assertion may be addressed to.
-    func authenticateClient(_ request: HTTPRequest, form: [String: String], endpoint: Endpoint) throws(OAuthFailure) -> ClientRegistration {
+    func authenticateClient(_ request: HTTPRequest, form: [String: String], endpoint: Endpoint,
+                            audit draft: AuditDraft) throws(OAuthFailure) -> ClientRegistration {
         var methods: [ClientAuthMethod] = []
         var basic: (id: String, secret: String)?
         if let authorization = request.header("Authorization") {
@@ -46,6 +47,7 @@ extension Provider {
         }
         if let bodyID = form["client_id"], bodyID != clientID { throw .invalidClient("client_id does not match the credentials", basic: basicUsed) }
         guard let client = configuration.client(clientID) else { throw .invalidClient("unknown client", basic: basicUsed) }
+        draft.clientID = client.id
         guard client.authMethods.contains(method) else {
             throw .invalidClient("\(method.rawValue) is not allowed for this client", basic: basicUsed)
         }

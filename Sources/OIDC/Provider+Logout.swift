@@ -12,7 +12,7 @@ extension Provider {
             pairs = FormURLEncoding.decodeStrict(Array((request.query ?? "").utf8))
         }
         guard let pairs, let form = try? unique(pairs) else {
-            return requestError("malformed_request", "the logout request's parameters are not well-formed")
+            return requestError("malformed_request", "the logout request's parameters are not well-formed", info: info, event: "logout")
         }
         var client: ClientRegistration?
         var sid: String?
@@ -20,7 +20,7 @@ extension Provider {
             // Our own ID token; it may have expired (section 2), but the signature must hold.
             guard let decoded = try? JWS.verify(hint, keys: keys.verificationKeys(now: clock), allowed: Set(JWSAlgorithm.signing)),
                   decoded.claims["iss"]?.stringValue == configuration.issuer, decoded.type != "at+jwt" else {
-                return requestError("invalid_id_token_hint", "id_token_hint is not an ID token of this gateway")
+                return requestError("invalid_id_token_hint", "id_token_hint is not an ID token of this gateway", info: info, event: "logout")
             }
             let audience = decoded.claims["aud"]?.stringValue ?? decoded.claims["aud"]?.arrayValue?.first?.stringValue
             client = audience.flatMap(configuration.client)
@@ -28,27 +28,30 @@ extension Provider {
         }
         if let id = form["client_id"] {
             guard let named = configuration.client(id), client == nil || client?.id == id else {
-                return requestError("unknown_client", "client_id is unknown or does not match id_token_hint")
+                return requestError("unknown_client", "client_id is unknown or does not match id_token_hint", info: info, event: "logout")
             }
             client = named
         }
         var target: String?
         if let uri = form["post_logout_redirect_uri"] {
             guard let client, client.postLogoutRedirectURIs.contains(uri) else {
-                return requestError("invalid_redirect_uri", "post_logout_redirect_uri is not registered for this service")
+                return requestError("invalid_redirect_uri", "post_logout_redirect_uri is not registered for this service", info: info,
+                                    clientID: client?.id ?? "", event: "logout")
             }
             target = uri
         }
 
+        var subject: LoginSubject?
         do {
+            let cookie = CookieHeader.value(named: Self.sessionCookie, in: info.cookieHeader)
+            if let cookie { subject = try store.session(idHash: Token.storageHash(cookie))?.subject }
             if let sid { try store.deleteSessions(sid: sid) }
-            if let cookie = CookieHeader.value(named: Self.sessionCookie, in: info.cookieHeader) {
-                try store.deleteSession(idHash: Token.storageHash(cookie))
-            }
+            if let cookie { try store.deleteSession(idHash: Token.storageHash(cookie)) }
         } catch {
             return storeFailure(error, operation: "logout")
         }
         log("oidc_logout", ["client_id": client?.id ?? ""])
+        auditAttempt(info: info, clientID: client?.id ?? "", reason: "ok", subject: subject, event: "logout")
         let clear = HTTPHeader(name: "Set-Cookie", value: "\(Self.sessionCookie)=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
         if let target {
             var parameters: [(String, String)] = []

@@ -9,53 +9,65 @@ extension Provider {
             decoded = try JWS.verify(token, keys: keys.verificationKeys(now: clock), allowed: Set(JWSAlgorithm.signing))
             try TimeClaims(leeway: 0).check(decoded.claims, now: clock)
         } catch {
-            throw .invalidToken(error.code == .expired ? "the access token expired" : "the access token is not valid")
+            throw error.code == .expired ? .invalidToken("the access token expired", reason: "token_expired")
+                : .invalidToken("the access token is not valid", reason: "token_invalid")
         }
         // The typ check keeps an ID token from being replayed as an access token.
         guard let type = decoded.type?.lowercased(), type == "at+jwt" || type == "application/at+jwt",
               decoded.claims["iss"]?.stringValue == configuration.issuer, let jti = decoded.claims["jti"]?.stringValue else {
-            throw .invalidToken("not an access token of this provider")
+            throw .invalidToken("not an access token of this provider", reason: "token_invalid")
         }
         let record: IssuedTokenRecord?
         do { record = try store.token(jti: jti) } catch { throw .serverError("store unavailable") }
-        guard let record, !record.revoked else { throw .invalidToken("the access token was revoked") }
+        guard let record else { throw .invalidToken("the access token is unknown", reason: "token_unknown") }
+        guard !record.revoked else { throw .invalidToken("the access token was revoked", reason: "token_revoked") }
         return (decoded.claims, record)
     }
 
     /// OIDC Core section 5.3. The token comes in the Authorization header (RFC 6750 section 2.1)
     /// or, for POST, in the form body (section 2.2).
-    func userinfo(_ request: HTTPRequest) -> HTTPResponse {
-        backChannel { () throws(OAuthFailure) in
-            var token: String?
-            if let authorization = request.header("Authorization") {
-                let parts = authorization.split(separator: " ", maxSplits: 1)
-                guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw .invalidToken("expected a Bearer token") }
-                token = String(parts[1]).trimmingCharacters(in: .whitespaces)
-            }
-            if request.method == "POST", request.header("Content-Type")?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true,
-               let form = FormURLEncoding.decodeStrict(request.body), let bodyToken = form.first(where: { $0.name == "access_token" })?.value {
-                guard token == nil else { throw .invalidRequest("more than one access token") }
-                token = bodyToken
-            }
-            guard let token else {
-                throw OAuthFailure(status: 401, error: "invalid_request", description: "an access token is required", challenge: "Bearer")
-            }
-            let (_, record) = try verifyAccessToken(token)
-            guard let client = configuration.client(record.clientID) else { throw .invalidToken("the client is no longer registered") }
-            var claims = ClaimCatalog.userClaims(for: record.subject, scopes: record.scopes, allowed: client.claims, now: now())
-            claims["sub"] = .string(record.sub)
-            return HTTPResponses.json(status: 200, .object(claims))
+    func userinfo(_ request: HTTPRequest, audit draft: AuditDraft) throws(OAuthFailure) -> HTTPResponse {
+        var token: String?
+        if let authorization = request.header("Authorization") {
+            let parts = authorization.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw .invalidToken("expected a Bearer token") }
+            token = String(parts[1]).trimmingCharacters(in: .whitespaces)
         }
+        if request.method == "POST", request.header("Content-Type")?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true,
+           let form = FormURLEncoding.decodeStrict(request.body), let bodyToken = form.first(where: { $0.name == "access_token" })?.value {
+            guard token == nil else { throw .invalidRequest("more than one access token") }
+            token = bodyToken
+        }
+        guard let token else {
+            throw OAuthFailure(status: 401, error: "invalid_request", description: "an access token is required", challenge: "Bearer")
+        }
+        let (_, record) = try verifyAccessToken(token)
+        draft.clientID = record.clientID
+        draft.subject = record.subject
+        guard let client = configuration.client(record.clientID) else { throw .invalidToken("the client is no longer registered") }
+        var claims = ClaimCatalog.userClaims(for: record.subject, scopes: record.scopes, allowed: client.claims, now: now())
+        claims["sub"] = .string(record.sub)
+        return HTTPResponses.json(status: 200, .object(claims))
     }
 
     /// RFC 7662. A client may introspect only its own tokens; anything else is simply inactive.
-    func introspect(_ request: HTTPRequest) throws(OAuthFailure) -> HTTPResponse {
+    func introspect(_ request: HTTPRequest, audit draft: AuditDraft) throws(OAuthFailure) -> HTTPResponse {
         let form = try formParameters(request)
-        let client = try authenticateClient(request, form: form, endpoint: .introspect)
+        let client = try authenticateClient(request, form: form, endpoint: .introspect, audit: draft)
         guard let token = form["token"] else { throw .invalidRequest("token is required") }
-        guard let (claims, record) = try? verifyAccessToken(token), record.clientID == client.id else {
+        let verified: (claims: [String: JSONValue], record: IssuedTokenRecord)
+        do {
+            verified = try verifyAccessToken(token)
+        } catch {
+            draft.reason = error.reason
             return HTTPResponses.json(status: 200, ["active": false])
         }
+        let (claims, record) = verified
+        guard record.clientID == client.id else {
+            draft.reason = "token_of_another_client"
+            return HTTPResponses.json(status: 200, ["active": false])
+        }
+        draft.subject = record.subject
         var body: [String: JSONValue] = ["active": true, "token_type": "Bearer"]
         for name in ["scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "cnf", "auth_time", "acr"] {
             if let value = claims[name] { body[name] = value }
@@ -64,14 +76,15 @@ extension Provider {
     }
 
     /// RFC 7009. Unknown or invalid tokens are answered 200, as section 2.2 says.
-    func revoke(_ request: HTTPRequest) throws(OAuthFailure) -> HTTPResponse {
+    func revoke(_ request: HTTPRequest, audit draft: AuditDraft) throws(OAuthFailure) -> HTTPResponse {
         let form = try formParameters(request)
-        let client = try authenticateClient(request, form: form, endpoint: .revoke)
+        let client = try authenticateClient(request, form: form, endpoint: .revoke, audit: draft)
         guard let token = form["token"] else { throw .invalidRequest("token is required") }
         if let hint = form["token_type_hint"], hint != "access_token" && hint != "refresh_token" {
             throw OAuthFailure(status: 400, error: "unsupported_token_type", description: "unknown token_type_hint")
         }
         if let (_, record) = try? verifyAccessToken(token) {
+            draft.subject = record.subject
             guard record.clientID == client.id else {
                 throw OAuthFailure(status: 400, error: "unauthorized_client", description: "the token was issued to another client")
             }

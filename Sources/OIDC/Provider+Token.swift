@@ -4,9 +4,9 @@ import Foundation
 
 extension Provider {
     /// The token endpoint (OIDC Core section 3.1.3): one code, once, for the client it was issued to.
-    func token(_ request: HTTPRequest) throws(OAuthFailure) -> HTTPResponse {
+    func token(_ request: HTTPRequest, audit draft: AuditDraft) throws(OAuthFailure) -> HTTPResponse {
         let form = try formParameters(request)
-        let client = try authenticateClient(request, form: form, endpoint: .token)
+        let client = try authenticateClient(request, form: form, endpoint: .token, audit: draft)
         guard form["grant_type"] == "authorization_code" else {
             throw OAuthFailure(status: 400, error: "unsupported_grant_type", description: "only authorization_code is supported")
         }
@@ -24,20 +24,22 @@ extension Provider {
         case .redeemed(let r): record = r
         case .replayed(let owner, let revoked):
             log("oidc_code_replayed", ["client_id": client.id, "code_client_id": owner, "revoked_tokens": "\(revoked)"])
-            try? audit(AuditRecord(time: Int64(now) * 1000, clientAddress: "", clientID: owner, reason: "code_replayed", event: "token"))
-            throw .invalidGrant("the code was already used; the tokens it issued are revoked")
-        case .expired: throw .invalidGrant("the code expired")
-        case .unknown: throw .invalidGrant("unknown code")
+            throw .invalidGrant("the code was already used; the tokens it issued are revoked", reason: "code_replayed")
+        case .expired: throw .invalidGrant("the code expired", reason: "code_expired")
+        case .unknown: throw .invalidGrant("unknown code", reason: "unknown_code")
         }
-        guard record.clientID == client.id else { throw .invalidGrant("the code was issued to another client") }
-        guard form["redirect_uri"] == record.redirectURI else { throw .invalidGrant("redirect_uri does not match the authorization request") }
+        draft.subject = record.subject
+        guard record.clientID == client.id else { throw .invalidGrant("the code was issued to another client", reason: "code_client_mismatch") }
+        guard form["redirect_uri"] == record.redirectURI else {
+            throw .invalidGrant("redirect_uri does not match the authorization request", reason: "redirect_uri_mismatch")
+        }
         if let challenge = record.codeChallenge {
             guard let verifier = form["code_verifier"], PKCE.verify(verifier: verifier, challenge: challenge) else {
-                throw .invalidGrant("PKCE verification failed")
+                throw .invalidGrant("PKCE verification failed", reason: "pkce_failed")
             }
         } else if form["code_verifier"] != nil {
             // A verifier without a challenge means the request was tampered with (RFC 9700 section 2.1.1).
-            throw .invalidGrant("code_verifier sent but no code_challenge was")
+            throw .invalidGrant("code_verifier sent but no code_challenge was", reason: "pkce_failed")
         }
         guard let accessSigner = keys.signer(configuration.signingAlgorithm), let idSigner = keys.signer(client.idTokenAlgorithm) else {
             throw .serverError("no signing key")
@@ -80,7 +82,7 @@ extension Provider {
         let issued = IssuedTokenRecord(jti: jti, clientID: client.id, codeHash: record.codeHash, sub: sub, scopes: record.scopes,
                                        subject: record.subject, issuedAt: now, expiresAt: accessExpiry)
         do {
-            guard try store.saveToken(issued) else { throw OAuthFailure.invalidGrant("the code was replayed") }
+            guard try store.saveToken(issued) else { throw OAuthFailure.invalidGrant("the code was replayed", reason: "code_replayed") }
         } catch let error as OAuthFailure {
             throw error
         } catch {

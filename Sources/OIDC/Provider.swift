@@ -11,12 +11,17 @@ public struct CardLogin: Sendable {
     /// From the presented certificate even when it was refused (for the audit trail).
     public var certificateSerial: String?
     public var certificateIssuer: String?
+    /// When the card signed the connection's TLS handshake; nil when the caller cannot tell
+    /// (then the card counts as having signed just now).
+    public var handshakeAt: Date?
 
-    public init(reason: String, subject: LoginSubject?, certificateSerial: String? = nil, certificateIssuer: String? = nil) {
+    public init(reason: String, subject: LoginSubject?, certificateSerial: String? = nil, certificateIssuer: String? = nil,
+                handshakeAt: Date? = nil) {
         self.reason = reason
         self.subject = subject
         self.certificateSerial = certificateSerial ?? subject?.certificateSerial
         self.certificateIssuer = certificateIssuer ?? subject?.certificateIssuer
+        self.handshakeAt = handshakeAt
     }
 
     public var accepted: Bool { reason == "ok" && subject != nil }
@@ -43,7 +48,9 @@ public struct ProviderRequestInfo {
 /// over a store and a key set. No sockets, no files: the gateway supplies both.
 public final class Provider: Sendable {
     public let configuration: ProviderConfiguration
-    public let keys: KeySet
+    /// The signing keys now: a fixed set, or (shared store) the set other instances may rotate.
+    public var keys: KeySet { keySource() }
+    let keySource: @Sendable () -> KeySet
     public let store: any OIDCStore
     /// Secret input of pairwise subjects (OIDC Core section 8.1).
     let pairwiseSalt: [UInt8]
@@ -54,11 +61,19 @@ public final class Provider: Sendable {
 
     public static let sessionCookie = "__Host-cns_session"
 
-    public init(configuration: ProviderConfiguration, keys: KeySet, store: any OIDCStore, pairwiseSalt: [UInt8],
-                now: @escaping @Sendable () -> Date = { Date() },
+    public convenience init(configuration: ProviderConfiguration, keys: KeySet, store: any OIDCStore, pairwiseSalt: [UInt8],
+                            now: @escaping @Sendable () -> Date = { Date() },
+                            log: @escaping @Sendable (_ event: String, _ fields: [String: String]) -> Void = { _, _ in }) {
+        self.init(configuration: configuration, keySource: { keys }, store: store, pairwiseSalt: pairwiseSalt, now: now, log: log)
+    }
+
+    /// `keySource` is called on every use of the keys (JWKS, signing, verifying): it must be
+    /// cheap (a cached set), and must not block for long.
+    public init(configuration: ProviderConfiguration, keySource: @escaping @Sendable () -> KeySet, store: any OIDCStore,
+                pairwiseSalt: [UInt8], now: @escaping @Sendable () -> Date = { Date() },
                 log: @escaping @Sendable (_ event: String, _ fields: [String: String]) -> Void = { _, _ in }) {
         self.configuration = configuration
-        self.keys = keys
+        self.keySource = keySource
         self.store = store
         self.pairwiseSalt = pairwiseSalt
         self.now = now
@@ -112,17 +127,40 @@ public final class Provider: Sendable {
             response.headers[0].value = "application/jwk-set+json"
             return .response(response)
         case .authorize: return authorize(request, info: info)
-        case .token: return .response(backChannel { () throws(OAuthFailure) in try token(request) })
-        case .userinfo: return .response(userinfo(request))
-        case .introspect: return .response(backChannel { () throws(OAuthFailure) in try introspect(request) })
-        case .revoke: return .response(backChannel { () throws(OAuthFailure) in try revoke(request) })
+        case .token: return .response(backChannel("token", info) { (draft) throws(OAuthFailure) in try token(request, audit: draft) })
+        case .userinfo: return .response(backChannel("userinfo", info) { (draft) throws(OAuthFailure) in try userinfo(request, audit: draft) })
+        case .introspect:
+            return .response(backChannel("introspect", info) { (draft) throws(OAuthFailure) in try introspect(request, audit: draft) })
+        case .revoke: return .response(backChannel("revoke", info) { (draft) throws(OAuthFailure) in try revoke(request, audit: draft) })
         case .logout: return logout(request, info: info)
         }
     }
 
-    func backChannel(_ body: () throws(OAuthFailure) -> HTTPResponse) -> HTTPResponse {
-        do { return try body() } catch { return error.response }
+    /// Runs a back-channel endpoint and leaves one audit record for the call, success or not.
+    func backChannel(_ event: String, _ info: ProviderRequestInfo, _ body: (AuditDraft) throws(OAuthFailure) -> HTTPResponse) -> HTTPResponse {
+        let draft = AuditDraft()
+        let response: HTTPResponse
+        do {
+            response = try body(draft)
+        } catch {
+            draft.reason = error.reason
+            response = error.response
+        }
+        record(draft, event: event, info: info)
+        return response
     }
+
+    func record(_ draft: AuditDraft, event: String, info: ProviderRequestInfo) {
+        do {
+            try audit(AuditRecord(time: nowMilliseconds, clientAddress: info.clientAddress, clientID: draft.clientID, reason: draft.reason,
+                                  codiceFiscale: draft.subject?.codiceFiscale, certificateSerial: draft.subject?.certificateSerial,
+                                  certificateIssuer: draft.subject?.certificateIssuer, event: event))
+        } catch {
+            log("oidc_store_error", ["operation": "audit", "error": error.description])
+        }
+    }
+
+    var nowMilliseconds: Int64 { Int64((now().timeIntervalSince1970 * 1000).rounded(.down)) }
 
     /// Expired rows go at most once a minute, on whichever thread comes first.
     func purgeIfDue() {
@@ -176,6 +214,15 @@ public final class Provider: Sendable {
     public func audit(_ record: AuditRecord) throws(StoreError) {
         try store.appendAudit(record)
     }
+}
+
+/// What one back-channel call leaves in the audit trail, filled in as the handler learns it
+/// (a failure thrown half-way still names the client and the citizen it was about).
+final class AuditDraft {
+    var clientID = ""
+    var subject: LoginSubject?
+    /// "ok", or the reason code of what went wrong.
+    var reason = "ok"
 }
 
 /// Remembers secrets that verified, so the slow hash runs once per client and secret, not

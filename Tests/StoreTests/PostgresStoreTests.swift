@@ -1,0 +1,183 @@
+import Foundation
+import OIDC
+import Synchronization
+import Testing
+@testable import Store
+
+@Suite struct StoreLocationTests {
+    @Test func sqliteAndPostgresURLsParse() throws {
+        #expect(try StoreLocation.parse("sqlite:///var/lib/cns-gateway/state.db") == .sqlite(path: "/var/lib/cns-gateway/state.db"))
+        guard case .postgres(let target) = try StoreLocation.parse("postgres://gw@db.example.it:6432/cns?sslmode=verify-full&sslrootcert=/etc/ca.pem")
+        else { Issue.record("not postgres"); return }
+        #expect(target.user == "gw" && target.host == "db.example.it" && target.port == 6432 && target.database == "cns")
+        #expect(target.parameters == ["sslmode": "verify-full", "sslrootcert": "/etc/ca.pem"])
+        #expect(target.description == "postgres://gw@db.example.it:6432/cns")
+        guard case .postgres(let plain) = try StoreLocation.parse("postgresql://gw@127.0.0.1/cns") else { Issue.record("not postgres"); return }
+        #expect(plain.port == 5432 && plain.connectTimeout == 3)
+        let keywords = Dictionary(plain.keywords(password: "pw"), uniquingKeysWith: { a, _ in a })
+        #expect(keywords["password"] == "pw" && keywords["dbname"] == "cns" && keywords["connect_timeout"] == "3")
+    }
+
+    @Test(arguments: [
+        "postgres://gw:secret@db/cns",          // a password in the URL
+        "postgres://gw:@db/cns",                // an empty one too
+        "postgres://db/cns",                    // no user
+        "postgres://gw@db",                     // no database
+        "postgres://gw@db/cns?sslmode=maybe",   // not a libpq sslmode
+        "postgres://gw@db/cns?sslmode=require&sslmode=disable",
+        "postgres://gw@db/cns?password=x",      // unknown parameter (and a password again)
+        "postgres://gw@db/cns?connect_timeout=0",
+        "postgres://gw@db/cns?sslrootcert=relative.pem",
+        "sqlite://relative.db",
+        "mysql://gw@db/cns",
+        "",
+    ])
+    func badURLsAreRefused(_ url: String) {
+        #expect(throws: StoreLocation.ParseError.self) { try StoreLocation.parse(url) }
+    }
+
+    @Test func migrationsRenderPerDialect() {
+        let sqlite = Migrations.steps(.sqlite), postgres = Migrations.steps(.postgres)
+        #expect(sqlite.count == postgres.count && sqlite.count == Migrations.latest)
+        #expect(sqlite[0].contains("INTEGER PRIMARY KEY AUTOINCREMENT") && !sqlite[0].contains("BIGSERIAL"))
+        #expect(postgres[0].contains("BIGSERIAL PRIMARY KEY") && !postgres[0].contains("AUTOINCREMENT"))
+        #expect(!(sqlite + postgres).joined().contains("{"))
+    }
+}
+
+@Suite struct KeyEncryptionKeyTests {
+    static let hex = String(repeating: "0123456789abcdef", count: 4)
+
+    @Test func parsesHexAndSealsRoundTrip() throws {
+        let kek = try #require(KeyEncryptionKey.parse(Array((Self.hex + "\n").utf8)))
+        let sealed = try kek.seal(Array("secret keys".utf8))
+        #expect(!sealed.contains("secret"))
+        #expect(try kek.open(sealed) == Data("secret keys".utf8))
+        // Fresh nonce per seal.
+        #expect(try kek.seal(Array("secret keys".utf8)) != sealed)
+    }
+
+    @Test func anotherKeyOrATamperedSealFails() throws {
+        let kek = try #require(KeyEncryptionKey.parse(Array(Self.hex.utf8)))
+        let other = try #require(KeyEncryptionKey.parse(Array(String(repeating: "f", count: 64).utf8)))
+        #expect(kek.id != other.id)
+        let sealed = try kek.seal([1, 2, 3])
+        #expect(throws: (any Error).self) { try other.open(sealed) }
+        var bytes = try #require(Data(base64Encoded: sealed))
+        bytes[bytes.count - 1] ^= 1
+        #expect(throws: (any Error).self) { try kek.open(bytes.base64EncodedString()) }
+    }
+
+    @Test(arguments: ["", "00", String(repeating: "g", count: 64), String(repeating: "0", count: 66)])
+    func malformedKeyFilesAreRefused(_ text: String) {
+        #expect(KeyEncryptionKey.parse(Array(text.utf8)) == nil)
+    }
+}
+
+/// Without a server: an unreachable database is an "unavailable" error and marks the health
+/// flag down; nothing blocks past the connect timeout.
+@Suite struct PostgresUnreachableTests {
+    @Test func unreachableDatabaseIsUnavailableAndMarkedDown() throws {
+        let health = StoreHealth()
+        let started = Date()
+        let store = try PostgresStore(target: PostgresTarget(user: "cns", host: "127.0.0.1", port: 1, database: "cns", poolSize: 2),
+                                      health: health)
+        #expect(!health.isAvailable)
+        do {
+            try store.appendAudit(AuditRecord(time: 1, clientAddress: "", clientID: "fse", reason: "ok"))
+            Issue.record("an audit record was written to nowhere")
+        } catch {
+            #expect(error.isUnavailable)
+        }
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+}
+
+/// Against a real server when `CNS_TEST_POSTGRES_URL` names one (the integration suite starts
+/// a private cluster; see tests/integration/pg_helpers.py). Skipped otherwise.
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["CNS_TEST_POSTGRES_URL"] != nil))
+struct PostgresStoreTests {
+    func store() throws -> PostgresStore {
+        let url = try #require(ProcessInfo.processInfo.environment["CNS_TEST_POSTGRES_URL"])
+        guard case .postgres(let target) = try StoreLocation.parse(url) else { throw StoreError(code: -1, reason: "not postgres") }
+        return try PostgresStore.open(target: target)
+    }
+
+    @Test func codeIsConsumedByExactlyOneOfManyConcurrentCallers() throws {
+        let store = try store()
+        let hash = "race-" + UUID().uuidString
+        try store.saveCode(code(hash, expiresAt: 2_000_000_000))
+        let outcomes = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 40) { _ in
+            let outcome: String
+            switch try? store.redeemCode(hash: hash, now: 100) {
+            case .redeemed: outcome = "redeemed"
+            case .replayed: outcome = "replayed"
+            default: outcome = "other"
+            }
+            outcomes.withLock { $0.append(outcome) }
+        }
+        let all = outcomes.withLock { $0 }
+        #expect(all.filter { $0 == "redeemed" }.count == 1)
+        #expect(all.filter { $0 == "replayed" }.count == 39)
+    }
+
+    @Test func replayRevokesTokensAndExpiryAndUnknownAreTold() throws {
+        let store = try store()
+        let hash = "replay-" + UUID().uuidString
+        try store.saveCode(code(hash, expiresAt: 2_000_000_000))
+        guard case .redeemed = try store.redeemCode(hash: hash, now: 100) else { Issue.record("not redeemed"); return }
+        let jti = UUID().uuidString
+        let token = IssuedTokenRecord(jti: jti, clientID: "fse", codeHash: hash, sub: "s", scopes: ["openid"], subject: subject,
+                                      issuedAt: 100, expiresAt: 2_000_000_000)
+        #expect(try store.saveToken(token))
+        #expect(try store.redeemCode(hash: hash, now: 101) == .replayed(clientID: "fse", revokedTokens: 1))
+        #expect(try store.token(jti: jti)?.revoked == true)
+        #expect(try !store.saveToken(IssuedTokenRecord(jti: UUID().uuidString, clientID: "fse", codeHash: hash, sub: "s", scopes: [],
+                                                       subject: subject, issuedAt: 100, expiresAt: 2_000_000_000)))
+        let old = "old-" + UUID().uuidString
+        try store.saveCode(code(old, expiresAt: 50))
+        #expect(try store.redeemCode(hash: old, now: 100) == .expired)
+        #expect(try store.redeemCode(hash: "none-" + UUID().uuidString, now: 100) == .unknown)
+    }
+
+    @Test func sessionsAssertionsAndAuditRoundTrip() throws {
+        let store = try store()
+        let id = UUID().uuidString, sid = UUID().uuidString
+        let session = SessionRecord(idHash: id, sid: sid, thumbprint: "t", subject: subject, authTime: 1, createdAt: 1, lastSeen: 1,
+                                    idleExpiresAt: 2_000_000_000, absoluteExpiresAt: 2_000_000_000)
+        try store.saveSession(session)
+        #expect(try store.session(idHash: id) == session)
+        try store.touchSession(idHash: id, lastSeen: 5, idleExpiresAt: 1_999_999_999)
+        #expect(try store.session(idHash: id)?.lastSeen == 5)
+        try store.deleteSessions(sid: sid)
+        #expect(try store.session(idHash: id) == nil)
+
+        let key = UUID().uuidString
+        #expect(try store.useAssertion(key: key, expiresAt: 200, now: 100))
+        #expect(try !store.useAssertion(key: key, expiresAt: 200, now: 150))
+        #expect(try store.useAssertion(key: key, expiresAt: 400, now: 300))
+
+        let cf = "TSTPGS80A01H501" + String("ABCDEFGHIJ".randomElement()!)
+        let since = Int64(Date().timeIntervalSince1970 * 1000)
+        try store.appendAudit(AuditRecord(time: since, clientAddress: "10.0.0.1", clientID: "fse", reason: "ok", codiceFiscale: cf))
+        let found = try store.audit(AuditFilter(since: since, reason: "ok", codiceFiscale: cf))
+        #expect(found.count == 1 && found.first?.clientAddress == "10.0.0.1" && found.first?.id != nil)
+    }
+
+    @Test func sharedSecretsAreCreatedOnceAndRotationIsSeenByOthers() throws {
+        let store = try store()
+        let kek = try #require(KeyEncryptionKey.parse(Array(KeyEncryptionKeyTests.hex.utf8)))
+        let first = SharedSecrets(store: store, kek: kek, refreshInterval: 0)
+        let second = SharedSecrets(store: store, kek: kek, refreshInterval: 0)
+        let a = try first.loadOrCreate(required: [.es256], now: 1_000)
+        let b = try second.loadOrCreate(required: [.es256], now: 1_000)
+        #expect(a.pairwiseSalt == b.pairwiseSalt)
+        #expect(a.keys.keys.map(\.kid) == b.keys.keys.map(\.kid))
+        let rotated = try first.rotate(algorithms: [.es256], now: Int(Date().timeIntervalSince1970), overlap: 60)
+        let newKid = try #require(rotated.keys.signer(.es256)?.kid)
+        #expect(second.currentKeys().signer(.es256)?.kid == newKid)
+        let stranger = SharedSecrets(store: store, kek: try #require(KeyEncryptionKey.parse(Array(String(repeating: "e", count: 64).utf8))))
+        #expect(throws: SharedSecretsError.self) { try stranger.loadOrCreate(required: [.es256], now: 1_000) }
+    }
+}
