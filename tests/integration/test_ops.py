@@ -375,6 +375,14 @@ def test_demo_reaches_ready_and_its_curl_lines_work(tmp_path):
         assert json.loads(body)["verdict"]["reason"] == "revoked"
         status, body = outputs[2]
         assert status == 200 and json.loads(body)["status"] == "serving"
+        # The demo service's whole login, as the demo tells the newcomer to run it.
+        assert any("scripts/demo-login" in line for line in lines), lines[-20:]
+        login = subprocess.run([os.path.join(harness.REPO, "scripts", "demo-login")], cwd=harness.REPO, env=env,
+                               capture_output=True, text=True, timeout=60)
+        assert login.returncode == 0, login.stdout + login.stderr
+        claims = json.loads(login.stdout.split("ID token claims:", 1)[1])
+        cf = manifest["citizens"]["ok1"]["cf"]
+        assert claims["fiscal_number"] == "TINIT-" + cf and claims["aud"] == "demo-service", claims
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
