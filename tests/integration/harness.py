@@ -19,7 +19,8 @@ import pytest
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DEFAULT_BIN = os.path.join(REPO, ".build", "debug", "cns-gateway")
 
-PACKAGES = {"curl": "curl", "openssl": "openssl", "haproxy": "haproxy"}
+PACKAGES = {"curl": "curl", "openssl": "openssl", "haproxy": "haproxy", "chromium": "chromium",
+            "certutil": "libnss3-tools", "pk12util": "libnss3-tools"}
 
 
 def require_program(name):

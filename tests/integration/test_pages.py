@@ -18,7 +18,6 @@ import html
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 
@@ -30,14 +29,13 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import cnspki
-from harness import REPO, curl
+from harness import REPO, curl, require_program
 
 STRINGS_DIR = os.path.join(REPO, "Sources", "Pages", "Resources")
 ARTIFACTS = os.path.join(REPO, "test-artifacts")
 POLICY_DIR = "/etc/chromium/policies/managed"
 
 # program -> Debian package that provides it
-PACKAGES = {"chromium": "chromium", "certutil": "libnss3-tools", "pk12util": "libnss3-tools"}
 
 # Cards shown on /verifica and the reason each one must be refused (or accepted) with. The
 # signature certificate has a good chain: the CNS profile check is what refuses it.
@@ -67,14 +65,6 @@ def visible_text(markup):
     body = re.split(r"<body[^>]*>", markup, maxsplit=1)[-1]
     body = re.sub(r"<(script|style)\b.*?</\1>", " ", body, flags=re.S | re.I)
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
-
-
-def require_program(name):
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail("%s not found on PATH: install it (apt-get install %s)" % (name, PACKAGES.get(name, name)),
-                    pytrace=False)
-    return path
 
 
 class Page:
