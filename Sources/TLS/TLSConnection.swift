@@ -37,6 +37,10 @@ public final class TLSConnection {
         self.context = context
         SSL_set_fd(ssl, fd)
         SSL_set_accept_state(ssl)
+        // Without read-ahead OpenSSL reads every record in two recv calls (header, then
+        // body). With it, one recv per request; the worker then asks `hasBufferedInput`
+        // before it waits for epoll, since bytes OpenSSL holds never wake the socket.
+        SSL_set_read_ahead(ssl, 1)
         SSL_set_ex_data(ssl, connectionExDataIndex, Unmanaged.passUnretained(self).toOpaque())
     }
 
@@ -71,6 +75,10 @@ public final class TLSConnection {
         if rc == 1 { return .done(count) }
         return classify(rc, operation: "write")
     }
+
+    /// True when OpenSSL holds received bytes not yet returned by `read` (a further
+    /// record already read from the socket): the socket may then never turn readable again.
+    public var hasBufferedInput: Bool { SSL_has_pending(ssl) == 1 }
 
     /// Sends close_notify without waiting for the peer's (we close the socket next).
     public func shutdown() {

@@ -111,7 +111,7 @@ public final class TLSContext: @unchecked Sendable {
     /// Verifies the client chain with our policy and records the verdict on the
     /// connection. The handshake fails only in `require` mode.
     fileprivate func verify(_ storeCtx: OpaquePointer, connection: TLSConnection) -> Int32 {
-        let verdict = ChainVerifier.run(storeCtx, trust: trust)
+        let verdict = ChainVerifier.cachedRun(storeCtx, trust: trust)
         connection.verdict = verdict
         if configuration.clientCertificate == .require && verdict.reason != .ok { return 0 }
         return 1

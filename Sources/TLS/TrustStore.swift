@@ -47,6 +47,8 @@ public final class TrustStore: @unchecked Sendable {
     public let caCount: Int
     public let crls: [CRLStatus]
     private let certificates: [X509Certificate]
+    /// Chains accepted under this generation's CAs and CRLs (see `VerifiedChainCache`).
+    let verifiedChains: VerifiedChainCache
 
     public init(_ sources: TrustSources) throws(TLSError) {
         var certs: [(X509Certificate, String)] = []
@@ -129,6 +131,7 @@ public final class TrustStore: @unchecked Sendable {
         self.revocation = sources.revocation
         self.caCount = certs.count
         self.certificates = certs.map(\.0)
+        self.verifiedChains = VerifiedChainCache(crlNextUpdates: crlObjects.map { $0.0.nextUpdate })
         self.crls = crlObjects.map { crl, file, issuer in
             CRLStatus(issuer: issuer, file: file, lastUpdate: crl.lastUpdate, nextUpdate: crl.nextUpdate, entries: crl.entryCount)
         }

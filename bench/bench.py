@@ -1,0 +1,460 @@
+#!/usr/bin/env python3
+"""cns-gateway against nginx, same PKI, same CPU, same run. See bench/README.md.
+
+Server on CPU 0, load generator (bench/loadgen.c) on CPU 1. Alternating rounds, each with a
+freshly started server: idle-connection RSS, full handshakes, keep-alive requests, and (ours
+only) the complete OpenID Connect login. Server CPU comes from /proc/PID/stat utime+stime
+(every thread; nginx: master + worker).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH)
+sys.path.insert(0, os.path.join(REPO, "tests", "pki"))
+
+TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
+CLIENT_ID = "bench"
+CLIENT_SECRET = "bench-secret-" + "y" * 24
+
+FULL = dict(rounds=5, citizens=500, hs=3000, hs_workers=8, ka=60000, ka_workers=4, idle=1000, login=500,
+            login_workers=6, warmup=50, login_warmup=5)
+SMOKE = dict(rounds=1, citizens=30, hs=150, hs_workers=4, ka=1500, ka_workers=2, idle=50, login=15,
+             login_workers=2, warmup=10, login_warmup=2)
+
+
+def log(message):
+    print(message, flush=True)
+
+
+def run(args, **kw):
+    return subprocess.run(args, check=True, **kw)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited with %s" % proc.returncode)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nothing listening on %d" % port)
+
+
+# ---- /proc ----------------------------------------------------------------------------------
+
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of the whole line
+
+
+def rss_kib(pid, field="VmRSS"):
+    with open("/proc/%d/status" % pid) as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def children(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as handle:
+                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+# ---- material -------------------------------------------------------------------------------
+
+def build(out, skip_build, binary=None):
+    if not skip_build and binary is None:
+        log("building cns-gateway (release, --scratch-path .build-bench)")
+        run(["swift", "build", "-c", "release", "--product", "cns-gateway", "--scratch-path", ".build-bench"],
+            cwd=REPO, stdout=subprocess.DEVNULL)
+    binary = os.path.abspath(binary) if binary else os.path.join(REPO, ".build-bench", "release", "cns-gateway")
+    loadgen = os.path.join(out, "loadgen")
+    run(["cc", "-O2", "-Wall", "-o", loadgen, os.path.join(BENCH, "loadgen.c"), "-lssl", "-lcrypto"])
+    return binary, loadgen
+
+
+def make_pki(out, citizens):
+    import cnspki
+    started = time.monotonic()
+    pki_dir = os.path.join(out, "pki")
+    shutil.rmtree(pki_dir, ignore_errors=True)
+    pki = cnspki.generate(pki_dir, citizens=citizens, filler=400)
+    log("PKI: %d citizen cards (RSA-2048, key pool of 8, distinct certificates) in %.1fs"
+        % (citizens, time.monotonic() - started))
+    m = pki.manifest
+    # One CRL file for both servers: every trusted CA's CRL, root1's with 400 filler entries.
+    crl = b""
+    for name in ("root1", "root1b", "legacy", "root2", "intermediate"):
+        path = m["crls"]["root1_filler"] if name == "root1" else m["cas"][name]["crl_pem"]
+        with open(pki.path(path), "rb") as handle:
+            crl += handle.read()
+    crl_path = os.path.join(out, "crl-all.pem")
+    with open(crl_path, "wb") as handle:
+        handle.write(crl)
+    cards = os.path.join(out, "cards.txt")
+    with open(cards, "w") as handle:
+        for i in range(citizens):
+            entry = pki.citizen("ok%d" % (i + 1))
+            handle.write("%s %s\n" % (entry["cert"], entry["key"]))
+    return dict(ca_bundle=pki.path(m["ca_bundle"]), crl=crl_path, cards=cards,
+                cert=pki.path(m["server"]["cert"]), key=pki.path(m["server"]["key"]))
+
+
+# ---- servers --------------------------------------------------------------------------------
+
+class Server:
+    name = ""
+    proc = None
+
+    def pids(self):
+        return [self.proc.pid]
+
+    def cpu_us(self):
+        return sum(cpu_ticks(p) for p in self.pids()) * TICK_US
+
+    def rss_kib(self, field="VmRSS"):
+        return sum(rss_kib(p, field) for p in self.pids())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def toml(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    return "[" + ", ".join(toml(v) for v in value) + "]"
+
+
+class Gateway(Server):
+    name = "ours"
+
+    def __init__(self, binary, out, material, secret_hash):
+        self.binary, self.material = binary, material
+        self.dir = os.path.join(out, "gateway")
+        self.port, self.public_port, self.login_port = free_port(), free_port(), free_port()
+        state = os.path.join(self.dir, "state")
+        os.makedirs(state, exist_ok=True)
+        os.chmod(state, 0o700)
+        listener = lambda name, port, mode: {
+            "name": name, "address": "127.0.0.1:%d" % port, "certificate": material["cert"],
+            "private_key": material["key"], "client_certificate": mode, "tls_versions": ["1.3"],
+            "proxy_protocol": False, "trusted_proxies": [], "send_ca_names": True}
+        tables = [
+            ("server", {"loop_threads": 1, "drain_timeout": 1.0, "state_dir": state}),
+            ("logging", {"level": "info", "format": "json", "access_log": False}),
+            ("trust", {"ca_bundle": material["ca_bundle"], "crls": [material["crl"]],
+                       "revocation": "best-effort", "legacy_issuers": []}),
+            ("limits", {"handshake_timeout": 10.0, "header_timeout": 10.0, "idle_timeout": 600.0,
+                        "max_connections": 20000, "max_connections_per_client": 20000,
+                        "max_header_bytes": 16384, "max_body_bytes": 65536}),
+            ("oidc", {"issuer": "https://localhost:%d" % self.public_port,
+                      "login_base_url": "https://localhost:%d" % self.login_port, "interstitial": False}),
+        ]
+        lines = []
+        for section, body in tables:
+            lines.append("[%s]" % section)
+            lines += ["%s = %s" % (k, toml(v)) for k, v in body.items()]
+            lines.append("")
+        for name, port, mode in (("card", self.port, "require"), ("public", self.public_port, "none"),
+                                 ("login", self.login_port, "optional")):
+            lines.append("[[listener]]")
+            lines += ["%s = %s" % (k, toml(v)) for k, v in listener(name, port, mode).items()]
+            lines.append("")
+        lines += ["[[client]]", 'id = "%s"' % CLIENT_ID, 'name = "bench"', "secret_hash = %s" % toml(secret_hash),
+                  'redirect_uris = ["http://127.0.0.1:9/cb"]', 'post_logout_redirect_uris = ["http://127.0.0.1:9/bye"]', ""]
+        self.config = os.path.join(self.dir, "gateway.toml")
+        with open(self.config, "w") as handle:
+            handle.write("\n".join(lines))
+
+    def start(self):
+        self.logfile = open(os.path.join(self.dir, "gateway.log"), "ab")
+        self.proc = subprocess.Popen(["taskset", "-c", "0", self.binary, "serve", "--config", self.config],
+                                     cwd=self.dir, stdin=subprocess.DEVNULL, stdout=self.logfile,
+                                     stderr=subprocess.STDOUT)
+        for port in (self.port, self.public_port, self.login_port):
+            wait_port(port, self.proc)
+
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+master_process on;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log error;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/tmp;
+    keepalive_timeout 600s;
+    keepalive_requests 10000000;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.3;
+        ssl_ecdh_curve X25519;
+        ssl_session_tickets off;
+        ssl_session_cache off;
+        ssl_verify_client on;
+        ssl_verify_depth 8;
+        ssl_client_certificate {ca_bundle};
+        ssl_crl {crl};
+        location = /healthz {{ return 200 "ok"; }}
+    }}
+}}
+"""
+
+
+class Nginx(Server):
+    name = "nginx"
+
+    def __init__(self, out, material):
+        self.dir = os.path.join(out, "nginx")
+        os.makedirs(os.path.join(self.dir, "tmp"), exist_ok=True)
+        self.port = free_port()
+        self.config = os.path.join(self.dir, "nginx.conf")
+        with open(self.config, "w") as handle:
+            handle.write(NGINX_CONF.format(dir=self.dir, port=self.port, **material))
+
+    def start(self):
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.proc = subprocess.Popen(["taskset", "-c", "0", nginx, "-p", self.dir, "-c", self.config],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(self.dir, "stderr.log"), "ab"))
+        wait_port(self.port, self.proc)
+        deadline = time.monotonic() + 5
+        while not children(self.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.workers = children(self.proc.pid)
+
+    def pids(self):
+        return [self.proc.pid] + self.workers
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)  # graceful: the master waits for its worker
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# ---- measurements ---------------------------------------------------------------------------
+
+def loadgen(binary, cards, args):
+    proc = subprocess.run(["taskset", "-c", "1", binary, "-c", cards] + args, capture_output=True, text=True,
+                          timeout=300)
+    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    if proc.returncode != 0 or not line:
+        raise RuntimeError("loadgen %s failed: %s %s" % (args, proc.stdout, proc.stderr))
+    return dict(kv.split("=", 1) for kv in line[-1].split()[1:])
+
+
+def measured(server, binary, cards, args):
+    before = server.cpu_us()
+    result = loadgen(binary, cards, args)
+    cpu = server.cpu_us() - before
+    ok = int(result["ok"])
+    return dict(cpu_us=cpu / max(ok, 1), rate=float(result["rate"]), p50_us=int(result["p50_us"]),
+                p99_us=int(result["p99_us"]), errors=int(result["errors"]), ok=ok)
+
+
+def idle_rss(server, binary, cards, count):
+    proc = subprocess.Popen(["taskset", "-c", "1", binary, "-c", cards, "-m", "idle", "-p", str(server.port),
+                             "-n", str(count), "-w", "4"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("READY"):
+        proc.kill()
+        raise RuntimeError("idle loadgen: %r" % line)
+    fields = dict(kv.split("=", 1) for kv in line.split()[1:])
+    time.sleep(0.5)
+    rss = server.rss_kib(), server.rss_kib("RssAnon")
+    proc.stdin.close()
+    proc.wait(timeout=60)
+    return rss, int(fields["open"]), int(fields["errors"])
+
+
+def round_for(server, binary, cards, p, gateway=None):
+    fig = {}
+    server.start()
+    try:
+        # Warm-up with the first cards, then every other card once: each of those is new
+        # to the server (a verified-chain cache cannot answer), the worst case.
+        loadgen(binary, cards, ["-m", "hs", "-p", str(server.port), "-n", str(p["warmup"]), "-w", "2"])
+        cold = measured(server, binary, cards, ["-m", "hs", "-p", str(server.port), "-o", str(p["warmup"]),
+                                                "-n", str(p["citizens"] - p["warmup"]), "-w", str(p["hs_workers"])])
+        fig["handshake_cold_cpu_us"] = cold["cpu_us"]
+        fig["handshake_cold_errors"] = cold["errors"]
+        fig["rss_base_kib"] = server.rss_kib()
+        fig["rss_base_anon_kib"] = server.rss_kib("RssAnon")
+        rss, opened, errors = idle_rss(server, binary, cards, p["idle"])
+        (fig["idle_rss_kib"], fig["idle_rss_anon_kib"]), fig["idle_open"], fig["idle_errors"] = rss, opened, errors
+        hs = measured(server, binary, cards, ["-m", "hs", "-p", str(server.port), "-n", str(p["hs"]),
+                                              "-w", str(p["hs_workers"])])
+        ka = measured(server, binary, cards, ["-m", "ka", "-p", str(server.port), "-n", str(p["ka"]),
+                                              "-w", str(p["ka_workers"])])
+        for prefix, result in (("handshake", hs), ("keepalive", ka)):
+            for key in ("cpu_us", "rate", "p50_us", "p99_us", "errors"):
+                fig["%s_%s" % (prefix, key)] = result[key]
+        if gateway is not None:
+            # The first /token after start pays the client secret's PBKDF2 (600,000 rounds)
+            # once; the gateway keeps the verified secret for its lifetime.
+            loadgen(binary, cards, ["-m", "login", "-p", str(gateway.public_port), "-P", str(gateway.login_port),
+                                    "-n", str(p["login_warmup"]), "-w", "1", "-i", CLIENT_ID, "-s", CLIENT_SECRET])
+            login = measured(server, binary, cards, [
+                "-m", "login", "-p", str(gateway.public_port), "-P", str(gateway.login_port),
+                "-n", str(p["login"]), "-w", str(p["login_workers"]), "-i", CLIENT_ID, "-s", CLIENT_SECRET])
+            fig["login_cpu_us"], fig["login_rate"], fig["login_errors"] = login["cpu_us"], login["rate"], login["errors"]
+            fig["login_p50_us"] = login["p50_us"]
+    finally:
+        server.stop()
+    return fig
+
+
+FIGURES = [  # name, unit, lower is better
+    ("handshake_cpu_us", "µs CPU / full handshake (+1 tiny request), 500 cards round robin", True),
+    ("handshake_cold_cpu_us", "µs CPU / full handshake, every card new to the server", True),
+    ("handshake_rate", "handshakes/s (client-bound: RSA-2048 signing on 1 core)", False),
+    ("handshake_p50_us", "µs p50 handshake latency", True),
+    ("handshake_p99_us", "µs p99 handshake latency", True),
+    ("handshake_errors", "handshake errors", True),
+    ("keepalive_cpu_us", "µs CPU / keep-alive GET /healthz", True),
+    ("keepalive_rate", "keep-alive requests/s", False),
+    ("keepalive_p50_us", "µs p50 keep-alive latency", True),
+    ("keepalive_p99_us", "µs p99 keep-alive latency", True),
+    ("keepalive_errors", "keep-alive errors", True),
+    ("idle_rss_kib", "KiB RSS with idle TLS connections open (nginx: master + worker)", True),
+    ("rss_base_kib", "KiB RSS after warm-up, no connections", True),
+    ("idle_rss_anon_kib", "KiB anonymous RSS (heap, stacks; no library pages) with the idle connections", True),
+    ("rss_base_anon_kib", "KiB anonymous RSS after warm-up, no connections", True),
+]
+
+
+def spread(values):
+    return "%s [%s–%s]" % (fmt(statistics.median(values)), fmt(min(values)), fmt(max(values)))
+
+
+def fmt(v):
+    if isinstance(v, float) and abs(v) < 10:
+        return "%.3f" % v
+    return "%.0f" % v if isinstance(v, float) else str(v)
+
+
+def ratio(a, b):
+    return a / b if b else float("nan") if a else 1.0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--smoke", action="store_true", help="a few seconds, small counts (CI)")
+    ap.add_argument("--rounds", type=int, help="alternating rounds (default 5; smoke 1)")
+    ap.add_argument("--out", default=os.path.join(BENCH, "out"))
+    ap.add_argument("--no-build", action="store_true", help="use the existing .build-bench release binary")
+    ap.add_argument("--only", choices=["ours", "nginx"], help="measure one server (profiling)")
+    ap.add_argument("--binary", help="measure this cns-gateway binary instead of building one (A/B runs)")
+    args = ap.parse_args()
+    p = dict(SMOKE if args.smoke else FULL)
+    if args.rounds:
+        p["rounds"] = args.rounds
+    started = time.monotonic()
+    if os.cpu_count() < 2:
+        log("warning: fewer than 2 CPUs: server and load generator share a core")
+    out = os.path.abspath(args.out)
+    os.makedirs(out, exist_ok=True)
+    binary, lg = build(out, args.no_build, args.binary)
+    material = make_pki(out, p["citizens"])
+    secret_hash = subprocess.run([binary, "hash-secret"], input=CLIENT_SECRET + "\n", capture_output=True,
+                                 text=True, check=True).stdout.strip().splitlines()[-1]
+    ours, nginx = Gateway(binary, out, material, secret_hash), Nginx(out, material)
+
+    rounds = {"ours": [], "nginx": []}
+    for r in range(p["rounds"]):
+        for server in (ours, nginx):
+            if args.only and server.name != args.only:
+                continue
+            fig = round_for(server, lg, material["cards"], p, gateway=ours if server is ours else None)
+            rounds[server.name].append(fig)
+            log("round %d %-5s hs %.0fµs (cold %.0fµs) %.0f/s  ka %.1fµs %.0f/s  idle %d KiB%s"
+                % (r + 1, server.name, fig["handshake_cpu_us"], fig["handshake_cold_cpu_us"], fig["handshake_rate"], fig["keepalive_cpu_us"],
+                   fig["keepalive_rate"], fig["idle_rss_kib"],
+                   ("  login %.0fµs" % fig["login_cpu_us"]) if "login_cpu_us" in fig else ""))
+
+    with open(os.path.join(out, "rounds.json"), "w") as handle:
+        json.dump(rounds, handle, indent=1)
+    if args.only:
+        return 0
+    n = len(rounds["ours"])
+    log("\n%d rounds, %d cards, %d handshakes / %d keep-alive requests / %d idle connections / %d logins per round"
+        % (n, p["citizens"], p["hs"], p["ka"], p["idle"], p["login"]))
+    log("%-22s %-26s %-26s %-22s %s" % ("figure", "ours median [min–max]", "nginx median [min–max]",
+                                         "ratio ours/nginx", "unit"))
+    summary = []
+    for name, unit, _ in FIGURES:
+        a = [f[name] for f in rounds["ours"]]
+        b = [f[name] for f in rounds["nginx"]]
+        ratios = [ratio(x, y) for x, y in zip(a, b)]
+        log("%-22s %-26s %-26s %-22s %s" % (name, spread(a), spread(b), spread(ratios), unit))
+        summary.append("BENCH figure=%s ours=%s nginx=%s ratio=%.3f ratio_min=%.3f ratio_max=%.3f rounds=%d"
+                       % (name, fmt(statistics.median(a)), fmt(statistics.median(b)), statistics.median(ratios),
+                          min(ratios), max(ratios), n))
+    # The complete login against one nginx handshake of the same round.
+    a = [f["login_cpu_us"] for f in rounds["ours"]]
+    b = [f["handshake_cpu_us"] for f in rounds["nginx"]]
+    ratios = [ratio(x, y) for x, y in zip(a, b)]
+    log("%-22s %-26s %-26s %-22s %s" % ("login_cpu_us", spread(a), spread(b), spread(ratios),
+                                         "µs CPU / complete login vs µs / one nginx handshake"))
+    summary.append("BENCH figure=login_cpu_us ours=%s nginx_handshake=%s ratio=%.3f ratio_min=%.3f ratio_max=%.3f rounds=%d"
+                   % (fmt(statistics.median(a)), fmt(statistics.median(b)), statistics.median(ratios),
+                      min(ratios), max(ratios), n))
+    log("login: %s logins/s, p50 %s µs, errors %s" % (spread([f["login_rate"] for f in rounds["ours"]]),
+                                                       spread([f["login_p50_us"] for f in rounds["ours"]]),
+                                                       spread([f["login_errors"] for f in rounds["ours"]])))
+    log("")
+    for line in summary:
+        log(line)
+    log("BENCH total_seconds=%.0f" % (time.monotonic() - started))
+    errors = sum(f[k] for side in rounds.values() for f in side for k in f if k.endswith("errors"))
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
