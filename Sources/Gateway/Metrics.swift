@@ -69,6 +69,12 @@ enum GatewayMetrics {
 final class MetricsRecorder {
     private var counters: [String: CoreMetrics.Counter] = [:]
     private var timers: [String: Metrics.Timer] = [:]
+    private var requestCounters: [RequestKey: CoreMetrics.Counter] = [:]
+
+    private struct RequestKey: Hashable {
+        var route: String
+        var status: Int
+    }
 
     func handshake(listener: String, outcome: String) {
         counter("cns_tls_handshakes_total", [("listener", listener), ("outcome", outcome)]).increment()
@@ -84,7 +90,16 @@ final class MetricsRecorder {
     }
 
     func request(route: String, status: Int, nanoseconds: UInt64) {
-        counter("cns_http_requests_total", [("route", route), ("status", String(status))]).increment()
+        // The per-request path: looked up by a small struct, not a built string.
+        let requestKey = RequestKey(route: route, status: status)
+        let requests: CoreMetrics.Counter
+        if let existing = requestCounters[requestKey] {
+            requests = existing
+        } else {
+            requests = counter("cns_http_requests_total", [("route", route), ("status", String(status))])
+            requestCounters[requestKey] = requests
+        }
+        requests.increment()
         let key = route
         let timer: Metrics.Timer
         if let existing = timers[key] {

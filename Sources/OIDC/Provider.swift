@@ -48,6 +48,8 @@ public struct ProviderRequestInfo {
 /// over a store and a key set. No sockets, no files: the gateway supplies both.
 public final class Provider: Sendable {
     public let configuration: ProviderConfiguration
+    /// The issuer's path, parsed once: the router asks `isEndpoint` for every request.
+    private let pathPrefix: String
     /// The signing keys now: a fixed set, or (shared store) the set other instances may rotate.
     public var keys: KeySet { keySource() }
     let keySource: @Sendable () -> KeySet
@@ -73,6 +75,7 @@ public final class Provider: Sendable {
                 pairwiseSalt: [UInt8], now: @escaping @Sendable () -> Date = { Date() },
                 log: @escaping @Sendable (_ event: String, _ fields: [String: String]) -> Void = { _, _ in }) {
         self.configuration = configuration
+        self.pathPrefix = configuration.pathPrefix
         self.keySource = keySource
         self.store = store
         self.pairwiseSalt = pairwiseSalt
@@ -97,16 +100,16 @@ public final class Provider: Sendable {
 
     public func url(_ endpoint: Endpoint) -> String { configuration.issuer + endpoint.rawValue }
 
-    /// Nil when `request` is not for an OIDC endpoint.
     /// True when `path` is one of the provider's endpoints (a cheap check for the router).
     public func isEndpoint(_ path: String) -> Bool { endpoint(for: path) != nil }
 
     private func endpoint(for path: String) -> Endpoint? {
-        let prefix = configuration.pathPrefix
+        let prefix = pathPrefix
         guard path.hasPrefix(prefix) || prefix.isEmpty else { return nil }
         return Endpoint(rawValue: String(path.dropFirst(prefix.count)))
     }
 
+    /// Nil when `request` is not for an OIDC endpoint.
     public func handle(_ request: HTTPRequest, info: ProviderRequestInfo) -> OIDCOutcome? {
         guard let endpoint = endpoint(for: request.path) else { return nil }
         purgeIfDue()
