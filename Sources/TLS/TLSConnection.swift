@@ -118,14 +118,7 @@ public final class TLSConnection {
     /// The leaf certificate the client presented, if any.
     public func peerCertificate() -> PeerCertificate? {
         guard let cert = SSL_get0_peer_certificate(ssl) else { return nil }
-        return PeerCertificate(
-            subject: X509Inspector.name(X509_get_subject_name(cert)),
-            issuer: X509Inspector.name(X509_get_issuer_name(cert)),
-            serialHex: X509Inspector.serialHex(cert),
-            sha256: X509Inspector.sha256(cert).hexString,
-            notBefore: X509Inspector.date(X509_get0_notBefore(cert)),
-            notAfter: X509Inspector.date(X509_get0_notAfter(cert)),
-            der: X509Inspector.der(cert))
+        return PeerCertificate(reading: cert, der: X509Inspector.der(cert))
     }
 }
 
@@ -133,14 +126,18 @@ extension PeerCertificate {
     /// Reads the same fields from a DER certificate; nil when it does not parse.
     public init?(der: [UInt8]) {
         guard let cert = X509Certificate(der: der) else { return nil }
-        let pointer = cert.pointer
+        self.init(reading: cert.pointer, der: der)
+    }
+
+    /// The fields of a borrowed `X509*`, the handshake's peer or a parsed file alike.
+    init(reading cert: OpaquePointer, der: [UInt8]) {
         self.init(
-            subject: X509Inspector.name(X509_get_subject_name(pointer)),
-            issuer: X509Inspector.name(X509_get_issuer_name(pointer)),
-            serialHex: X509Inspector.serialHex(pointer),
-            sha256: X509Inspector.sha256(pointer).hexString,
-            notBefore: X509Inspector.date(X509_get0_notBefore(pointer)),
-            notAfter: X509Inspector.date(X509_get0_notAfter(pointer)),
+            subject: X509Inspector.name(X509_get_subject_name(cert)),
+            issuer: X509Inspector.name(X509_get_issuer_name(cert)),
+            serialHex: X509Inspector.serialHex(cert),
+            sha256: X509Inspector.sha256(cert).hexString,
+            notBefore: X509Inspector.date(X509_get0_notBefore(cert)),
+            notAfter: X509Inspector.date(X509_get0_notAfter(cert)),
             der: der)
     }
 }
