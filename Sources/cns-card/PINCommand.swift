@@ -29,11 +29,7 @@ struct PINCommand: ParsableCommand {
         func run() throws {
             let input = SecretInput(options: secretOptions)
             let old = try input.read(.pin, prompt: "Current PIN: ")
-            let new = try input.read(.pin, prompt: "New PIN: ")
-            if secretOptions.pinFD == nil {
-                let again = try input.read(.pin, prompt: "New PIN again: ")
-                guard again.matches(padded: new.padded) else { throw InputError("the two new PINs differ") }
-            }
+            let new = try PINCommand.readNewPIN(input, options: secretOptions)
             try PINCommand.perform(readerOptions) { card throws(SmartCardError) in
                 try card.changePIN(old: old, new: new)
                 print("PIN changed.")
@@ -49,16 +45,22 @@ struct PINCommand: ParsableCommand {
         func run() throws {
             let input = SecretInput(options: secretOptions)
             let puk = try input.read(.puk, prompt: "PUK: ")
-            let new = try input.read(.pin, prompt: "New PIN: ")
-            if secretOptions.pinFD == nil {
-                let again = try input.read(.pin, prompt: "New PIN again: ")
-                guard again.matches(padded: new.padded) else { throw InputError("the two new PINs differ") }
-            }
+            let new = try PINCommand.readNewPIN(input, options: secretOptions)
             try PINCommand.perform(readerOptions) { card throws(SmartCardError) in
                 try card.unblockPIN(puk: puk, newPIN: new)
                 print("PIN unblocked and changed.")
             }
         }
+    }
+
+    /// The new PIN; typed twice at a terminal (a script's --pin-fd gives it once).
+    static func readNewPIN(_ input: SecretInput, options: SecretOptions) throws -> CardSecret {
+        let new = try input.read(.pin, prompt: "New PIN: ")
+        if options.pinFD == nil {
+            let again = try input.read(.pin, prompt: "New PIN again: ")
+            guard again.matches(padded: new.padded) else { throw InputError("the two new PINs differ") }
+        }
+        return new
     }
 
     /// Opens the card, runs `body` in a transaction, explains a wrong or blocked secret,
