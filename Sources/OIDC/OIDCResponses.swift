@@ -59,10 +59,16 @@ struct OAuthFailure: Error, Sendable {
                      challenge: "Bearer error=\"invalid_token\", error_description=\"\(d)\"", reason: reason)
     }
     static func serverError(_ d: String) -> OAuthFailure { OAuthFailure(status: 500, error: "server_error", description: d) }
+    /// The state store is unreachable: 503 so a relying party (and a balancer) retries,
+    /// instead of 500 which says the gateway is broken.
+    static func storeUnavailable() -> OAuthFailure {
+        OAuthFailure(status: 503, error: "server_error", description: "temporarily unavailable, try again", reason: "store_unavailable")
+    }
 
     var response: HTTPResponse {
         var r = HTTPResponses.json(status: status, ["error": .string(error), "error_description": .string(description)])
         if let challenge { r.headers.append(HTTPHeader(name: "WWW-Authenticate", value: challenge)) }
+        if status == 503 { r.headers.append(HTTPHeader(name: "Retry-After", value: "5")) }
         return r
     }
 }

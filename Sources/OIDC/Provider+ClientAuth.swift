@@ -94,7 +94,7 @@ extension Provider {
         } catch let error as OAuthFailure {
             throw error
         } catch {
-            throw .serverError("store unavailable")
+            throw .storeUnavailable()
         }
     }
 }

@@ -18,7 +18,7 @@ extension Provider {
             throw .invalidToken("not an access token of this provider", reason: "token_invalid")
         }
         let record: IssuedTokenRecord?
-        do { record = try store.token(jti: jti) } catch { throw .serverError("store unavailable") }
+        do { record = try store.token(jti: jti) } catch { throw .storeUnavailable() }
         guard let record else { throw .invalidToken("the access token is unknown", reason: "token_unknown") }
         guard !record.revoked else { throw .invalidToken("the access token was revoked", reason: "token_revoked") }
         return (decoded.claims, record)
@@ -88,7 +88,7 @@ extension Provider {
             guard record.clientID == client.id else {
                 throw OAuthFailure(status: 400, error: "unauthorized_client", description: "the token was issued to another client")
             }
-            do { try store.revokeToken(jti: record.jti) } catch { throw .serverError("store unavailable") }
+            do { try store.revokeToken(jti: record.jti) } catch { throw .storeUnavailable() }
             log("oidc_token_revoked", ["client_id": client.id])
         }
         return HTTPResponse(status: 200, headers: [HTTPHeader(name: "Cache-Control", value: "no-store")])

@@ -17,7 +17,7 @@ extension Provider {
             redemption = try store.redeemCode(hash: Token.storageHash(code), now: now)
         } catch {
             log("oidc_store_error", ["operation": "redeem", "error": error.description])
-            throw .serverError("store unavailable")
+            throw .storeUnavailable()
         }
         let record: AuthorizationCodeRecord
         switch redemption {
@@ -86,7 +86,7 @@ extension Provider {
         } catch let error as OAuthFailure {
             throw error
         } catch {
-            throw .serverError("store unavailable")
+            throw .storeUnavailable()
         }
         log("oidc_token_issued", ["client_id": client.id])
         return HTTPResponses.json(status: 200, [

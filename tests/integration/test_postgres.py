@@ -289,6 +289,9 @@ def test_database_outage_during_a_stream_of_logins(pki, farm, rp, cluster):
         assert UNAVAILABLE_IT in unavailable[-1][3]
         result, _, _ = card_login(pki, farm, rp, "login", citizen, language="en")
         assert result.status == 503 and UNAVAILABLE_EN in result.body, result
+        # The back channel says "try again" too (503 + Retry-After), not "broken" (500).
+        status, headers, body = redeem(pki, farm, rp, "public", "no-such-code", "x" * 43)
+        assert status == 503 and json.loads(body)["error"] == "server_error", (status, body)
         assert all(g.alive() for g in farm.gateways)
 
         cluster.start()
