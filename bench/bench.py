@@ -3,19 +3,24 @@
 
 Server on CPU 0, load generator (bench/loadgen.c) on CPU 1. Alternating rounds, each with a
 freshly started server: idle-connection RSS, full handshakes, keep-alive requests, and (ours
-only) the complete OpenID Connect login. Server CPU comes from /proc/PID/stat utime+stime
+only) the complete OpenID Connect login, with the SQLite store and then, against a second gateway,
+with a PostgreSQL store (a private cluster on CPU 1, its own CPU not counted). Server CPU comes from /proc/PID/stat utime+stime
 (every thread; nginx: master + worker).
 """
 
 import argparse
+import glob
 import json
 import os
+import pwd
+import secrets
 import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -166,9 +171,9 @@ def toml(value):
 class Gateway(Server):
     name = "ours"
 
-    def __init__(self, binary, out, material, secret_hash):
+    def __init__(self, binary, out, material, secret_hash, store=None, dirname="gateway"):
         self.binary, self.material = binary, material
-        self.dir = os.path.join(out, "gateway")
+        self.dir = os.path.join(out, dirname)
         self.port, self.public_port, self.login_port = free_port(), free_port(), free_port()
         state = os.path.join(self.dir, "state")
         os.makedirs(state, exist_ok=True)
@@ -188,6 +193,8 @@ class Gateway(Server):
             ("oidc", {"issuer": "https://localhost:%d" % self.public_port,
                       "login_base_url": "https://localhost:%d" % self.login_port, "interstitial": False}),
         ]
+        if store:
+            tables.append(("store", store))
         lines = []
         for section, body in tables:
             lines.append("[%s]" % section)
@@ -278,6 +285,79 @@ class Nginx(Server):
                 self.proc.wait()
 
 
+class Postgres:
+    """A private cluster (initdb/pg_ctl in a temporary folder, as `nobody` when root: initdb
+    refuses root) on 127.0.0.1, pinned to CPU 1 like the load generator. Trust authentication,
+    user and database `cns`. The same few lines as tests/integration/pg_helpers.py, without pytest."""
+
+    USER = DATABASE = "cns"
+
+    def __init__(self):
+        candidates = [d for d in glob.glob("/usr/lib/postgresql/*/bin") if os.access(os.path.join(d, "initdb"), os.X_OK)]
+        candidates.sort(key=lambda d: int(d.split("/")[-2]) if d.split("/")[-2].isdigit() else 0)
+        if not candidates:
+            raise SystemExit("PostgreSQL server programs (initdb, pg_ctl) not found under /usr/lib/postgresql/*/bin: "
+                             "install the Debian package `postgresql` (scripts/install-deps --test)")
+        self.bin = candidates[-1]
+        self.runas = None
+        if os.geteuid() == 0:
+            try:
+                pwd.getpwnam("nobody")
+            except KeyError:
+                raise SystemExit("running as root and there is no user `nobody` to run initdb as")
+            self.runas = "nobody"
+        self.dir = tempfile.mkdtemp(prefix="cns-bench-pg-")
+        os.chmod(self.dir, 0o755)
+        if self.runas:
+            shutil.chown(self.dir, user=self.runas)
+        self.data = os.path.join(self.dir, "data")
+        self.log = os.path.join(self.dir, "pg.log")
+        self.port = free_port()
+        self.started = False
+
+    def _run(self, *args, check=True):
+        command = ["taskset", "-c", "1", os.path.join(self.bin, args[0])] + list(args[1:])
+        if self.runas:
+            command = ["su", "-s", "/bin/sh", self.runas, "-c", " ".join("'" + a.replace("'", "'\\''") + "'" for a in command)]
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=self.dir)
+        if check and proc.returncode != 0:
+            raise RuntimeError("%s failed (%d):\n%s%s" % (args[0], proc.returncode, proc.stdout, proc.stderr))
+        return proc
+
+    def start(self):
+        self._run("initdb", "-D", self.data, "-A", "trust", "-U", self.USER, "--no-sync")
+        with open(os.path.join(self.data, "postgresql.conf"), "a") as handle:
+            handle.write("\nmax_connections = 100\nfsync = on\n")  # fsync as in production
+        self._run("pg_ctl", "-D", self.data, "-w", "-t", "30", "-o",
+                  "-p %d -k %s -c listen_addresses=127.0.0.1" % (self.port, self.dir), "-l", self.log, "start")
+        self.started = True
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.USER, self.DATABASE)
+        with open(os.path.join(self.data, "postmaster.pid")) as handle:
+            self.pid = int(handle.readline())
+        log("PostgreSQL %s: private cluster on 127.0.0.1:%d (taskset -c 1)" % (self.bin.split("/")[-2], self.port))
+
+    def url(self):
+        return "postgres://%s@127.0.0.1:%d/%s?connect_timeout=5" % (self.USER, self.port, self.DATABASE)
+
+    def cpu_us(self):
+        """postmaster + live backends + reaped children (cutime, cstime), all of PostgreSQL."""
+        with open("/proc/%d/stat" % self.pid) as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        ticks = sum(int(f) for f in fields[11:15])
+        for child in children(self.pid):
+            try:
+                ticks += cpu_ticks(child)
+            except OSError:
+                pass
+        return ticks * TICK_US
+
+    def stop(self):
+        if self.started:
+            self._run("pg_ctl", "-D", self.data, "-w", "-t", "30", "stop", "-m", "fast", check=False)
+            self.started = False
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 # ---- measurements ---------------------------------------------------------------------------
 
 def loadgen(binary, cards, args):
@@ -313,6 +393,31 @@ def idle_rss(server, binary, cards, count):
     return rss, int(fields["open"]), int(fields["errors"])
 
 
+def login_args(gateway, count, workers):
+    return ["-m", "login", "-p", str(gateway.public_port), "-P", str(gateway.login_port),
+            "-n", str(count), "-w", str(workers), "-i", CLIENT_ID, "-s", CLIENT_SECRET]
+
+
+def login_pg_round(gateway, pg, binary, cards, p):
+    """The login phase alone against the gateway with the PostgreSQL store. Before it, as in
+    the SQLite round, every card has made a handshake (the verified-chain cache is as warm)
+    and the warm-up logins pay the PBKDF2 check and open the store's connections."""
+    fig = {}
+    gateway.start()
+    try:
+        loadgen(binary, cards, ["-m", "hs", "-p", str(gateway.port), "-n", str(p["citizens"]),
+                                "-w", str(p["hs_workers"])])
+        loadgen(binary, cards, login_args(gateway, p["login_warmup"], 1))
+        pg_before = pg.cpu_us()
+        login = measured(gateway, binary, cards, login_args(gateway, p["login"], p["login_workers"]))
+        fig["login_pg_postgres_cpu_us"] = (pg.cpu_us() - pg_before) / max(login["ok"], 1)
+        fig["login_pg_cpu_us"], fig["login_pg_rate"], fig["login_pg_errors"] = login["cpu_us"], login["rate"], login["errors"]
+        fig["login_pg_p50_us"] = login["p50_us"]
+    finally:
+        gateway.stop()
+    return fig
+
+
 def round_for(server, binary, cards, p, gateway=None):
     fig = {}
     server.start()
@@ -338,11 +443,8 @@ def round_for(server, binary, cards, p, gateway=None):
         if gateway is not None:
             # The first /token after start pays the client secret's PBKDF2 (600,000 rounds)
             # once; the gateway keeps the verified secret for its lifetime.
-            loadgen(binary, cards, ["-m", "login", "-p", str(gateway.public_port), "-P", str(gateway.login_port),
-                                    "-n", str(p["login_warmup"]), "-w", "1", "-i", CLIENT_ID, "-s", CLIENT_SECRET])
-            login = measured(server, binary, cards, [
-                "-m", "login", "-p", str(gateway.public_port), "-P", str(gateway.login_port),
-                "-n", str(p["login"]), "-w", str(p["login_workers"]), "-i", CLIENT_ID, "-s", CLIENT_SECRET])
+            loadgen(binary, cards, login_args(gateway, p["login_warmup"], 1))
+            login = measured(server, binary, cards, login_args(gateway, p["login"], p["login_workers"]))
             fig["login_cpu_us"], fig["login_rate"], fig["login_errors"] = login["cpu_us"], login["rate"], login["errors"]
             fig["login_p50_us"] = login["p50_us"]
     finally:
@@ -406,17 +508,37 @@ def main():
                                  text=True, check=True).stdout.strip().splitlines()[-1]
     ours, nginx = Gateway(binary, out, material, secret_hash), Nginx(out, material)
 
-    rounds = {"ours": [], "nginx": []}
-    for r in range(p["rounds"]):
-        for server in (ours, nginx):
-            if args.only and server.name != args.only:
-                continue
-            fig = round_for(server, lg, material["cards"], p, gateway=ours if server is ours else None)
-            rounds[server.name].append(fig)
-            log("round %d %-5s hs %.0fµs (cold %.0fµs) %.0f/s  ka %.1fµs %.0f/s  idle %d KiB%s"
-                % (r + 1, server.name, fig["handshake_cpu_us"], fig["handshake_cold_cpu_us"], fig["handshake_rate"], fig["keepalive_cpu_us"],
-                   fig["keepalive_rate"], fig["idle_rss_kib"],
-                   ("  login %.0fµs" % fig["login_cpu_us"]) if "login_cpu_us" in fig else ""))
+    pg = None
+    if args.only != "nginx":
+        pg = Postgres()
+    try:
+        rounds = {"ours": [], "nginx": [], "ours_pg": []}
+        if pg:
+            pg.start()
+            kek = os.path.join(out, "kek.hex")
+            with open(kek, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+            os.chmod(kek, 0o600)
+            ours_pg = Gateway(binary, out, material, secret_hash, dirname="gateway-pg",
+                              store={"url": pg.url(), "key_encryption_key_file": kek, "pool_size": 16})
+        for r in range(p["rounds"]):
+            for server in (ours, nginx):
+                if args.only and server.name != args.only:
+                    continue
+                fig = round_for(server, lg, material["cards"], p, gateway=ours if server is ours else None)
+                rounds[server.name].append(fig)
+                log("round %d %-5s hs %.0fµs (cold %.0fµs) %.0f/s  ka %.1fµs %.0f/s  idle %d KiB%s"
+                    % (r + 1, server.name, fig["handshake_cpu_us"], fig["handshake_cold_cpu_us"], fig["handshake_rate"], fig["keepalive_cpu_us"],
+                       fig["keepalive_rate"], fig["idle_rss_kib"],
+                       ("  login %.0fµs" % fig["login_cpu_us"]) if "login_cpu_us" in fig else ""))
+            if pg:
+                fig = login_pg_round(ours_pg, pg, lg, material["cards"], p)
+                rounds["ours_pg"].append(fig)
+                log("round %d ours with PostgreSQL  login %.0fµs (PostgreSQL itself %.0fµs) %.0f/s"
+                    % (r + 1, fig["login_pg_cpu_us"], fig["login_pg_postgres_cpu_us"], fig["login_pg_rate"]))
+    finally:
+        if pg:
+            pg.stop()
 
     with open(os.path.join(out, "rounds.json"), "w") as handle:
         json.dump(rounds, handle, indent=1)
@@ -448,6 +570,19 @@ def main():
     log("login: %s logins/s, p50 %s µs, errors %s" % (spread([f["login_rate"] for f in rounds["ours"]]),
                                                        spread([f["login_p50_us"] for f in rounds["ours"]]),
                                                        spread([f["login_errors"] for f in rounds["ours"]])))
+    # The complete login with the PostgreSQL store against the SQLite login of the same round.
+    a = [f["login_pg_cpu_us"] for f in rounds["ours_pg"]]
+    b = [f["login_cpu_us"] for f in rounds["ours"]]
+    ratios = [ratio(x, y) for x, y in zip(a, b)]
+    log("%-22s %-26s %-26s %-22s %s" % ("login_pg_cpu_us", spread(a), spread(b), spread(ratios),
+                                         "µs gateway CPU / complete login, PostgreSQL store vs SQLite store"))
+    summary.append("BENCH figure=login_pg_cpu_us ours_pg=%s ours_sqlite=%s ratio=%.3f ratio_min=%.3f ratio_max=%.3f rounds=%d"
+                   % (fmt(statistics.median(a)), fmt(statistics.median(b)), statistics.median(ratios),
+                      min(ratios), max(ratios), n))
+    log("login with PostgreSQL: %s logins/s, p50 %s µs, errors %s; PostgreSQL's own CPU (not counted above) %s µs / login"
+        % (spread([f["login_pg_rate"] for f in rounds["ours_pg"]]), spread([f["login_pg_p50_us"] for f in rounds["ours_pg"]]),
+           spread([f["login_pg_errors"] for f in rounds["ours_pg"]]),
+           spread([f["login_pg_postgres_cpu_us"] for f in rounds["ours_pg"]])))
     log("")
     for line in summary:
         log(line)
