@@ -504,11 +504,8 @@ final class Worker {
         case .reading where connection.waitingForRequestBytes && !connection.input.isEmpty:
             // A partial request that never completed: say 408, then close.
             logger.info("timeout", metadata: ["listener": "\(connection.listener.name)", "client": "\(connection.client)", "phase": "header"])
-            connection.keepAlive = false
             connection.input.removeAll()
-            queue(router.errorResponse(status: 408, message: "request timeout"), on: connection)
-            connection.deadline = Posix.Process.monotonicNanoseconds() + 1_000_000_000
-            drive(connection)
+            answerAndClose(connection, status: 408, message: "request timeout")
         case .reading:
             close(connection, reason: connection.waitingForRequestBytes ? "header_timeout" : "idle_timeout", quiet: true)
         case .writing:
@@ -516,13 +513,19 @@ final class Worker {
         case .waiting:
             logger.error("backend_timeout", metadata: ["client": "\(connection.client)", "path": "\(connection.pendingRequest?.path ?? "-")"])
             connection.pendingRequest = nil
-            connection.keepAlive = false
-            queue(router.errorResponse(status: 503, message: "temporarily unavailable"), on: connection)
-            connection.deadline = Posix.Process.monotonicNanoseconds() + 1_000_000_000
-            drive(connection)
+            answerAndClose(connection, status: 503, message: "temporarily unavailable")
         case .closed:
             break
         }
+    }
+
+    /// A last answer on a connection whose deadline passed, then close; one more second
+    /// to write it.
+    private func answerAndClose(_ connection: Connection, status: Int, message: String) {
+        connection.keepAlive = false
+        queue(router.errorResponse(status: status, message: message), on: connection)
+        connection.deadline = Posix.Process.monotonicNanoseconds() + 1_000_000_000
+        drive(connection)
     }
 
     private func beginDrain() {

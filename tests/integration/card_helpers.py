@@ -121,15 +121,22 @@ class PCSC:
             return ""
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
         if getattr(self, "log", None):
             self.log.close()
+
+
+def terminate(proc):
+    """SIGTERM, then SIGKILL after 10 s; True if the process was still running."""
+    if proc is None or proc.poll() is not None:
+        return False
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+    return True
 
 
 class VirtualCard:
@@ -171,13 +178,7 @@ class VirtualCard:
             return ""
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if terminate(self.proc):
             # The next card must not be mistaken for this one: wait for the reader to be empty.
             self._wait_reader(lambda out: "%s: no card" % READER in out, "the card to be removed")
         if getattr(self, "log", None):
