@@ -70,6 +70,7 @@ public final class TrustStore: @unchecked Sendable {
 
         // CRLs: each must be signed by one of the CAs, or the file is refused.
         var crlObjects: [(X509RevocationList, String, String)] = []
+        var verifiedPairs: [(X509RevocationList, X509Certificate)] = []
         for entry in sources.crls {
             let files = PEMFile.isDirectory(entry) ? try PEMFile.directoryFiles(entry) : [entry]
             for file in files {
@@ -84,7 +85,9 @@ public final class TrustStore: @unchecked Sendable {
                     // an intermediate CA (which the client sends in its chain) is checked
                     // by OpenSSL against that CA during each verification.
                     let namesakes = certs.filter { cert, _ in X509_NAME_cmp(X509_get_subject_name(cert.pointer), issuerName) == 0 }
-                    let signed = namesakes.contains { cert, _ in X509_CRL_verify(crl.pointer, X509_get0_pubkey(cert.pointer)) == 1 }
+                    let signers = namesakes.filter { cert, _ in X509_CRL_verify(crl.pointer, X509_get0_pubkey(cert.pointer)) == 1 }
+                    let signed = !signers.isEmpty
+                    verifiedPairs += signers.map { cert, _ in (crl, cert) }
                     OpenSSLErrorQueue.clear()
                     guard namesakes.isEmpty || signed else {
                         throw TLSError(.crl, "\(file): CRL \(i + 1) (issuer \(X509Inspector.name(issuerName))) is not signed by any CA of the bundle")
@@ -116,6 +119,15 @@ public final class TrustStore: @unchecked Sendable {
             }
         }
         X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL))
+        // The signatures just verified are not verified again on every handshake (TrustedCRLs.h).
+        for (crl, issuer) in verifiedPairs where CNSCRL_store_add_verified(store, crl.pointer, issuer.pointer) != 1 {
+            X509_STORE_free(store)
+            throw TLSError.drainingQueue(.context, "recording a verified CRL")
+        }
+        guard CNSCRL_store_use_verified_crls(store) == 1 else {
+            X509_STORE_free(store)
+            throw TLSError.drainingQueue(.context, "installing the CRL check")
+        }
 
         var names: [OpaquePointer] = []
         for (cert, _) in certs {

@@ -38,4 +38,5 @@ extern const uint64_t CNSSSL_OP_NO_TICKET;
 extern const unsigned long CNSSSL_NAME_FLAGS;
 #include "CardShims.h"
 #include "CRLShims.h"
+#include "TrustedCRLs.h"
 #endif

@@ -1,0 +1,149 @@
+#include "TrustedCRLs.h"
+
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+typedef struct {
+    X509_CRL *crl;
+    X509 *issuer;
+} VerifiedPair;
+
+typedef struct {
+    VerifiedPair *pairs;
+    int count;
+    int capacity;
+} VerifiedList;
+
+typedef int (*CheckCRL)(X509_STORE_CTX *, X509_CRL *);
+
+static int list_index = -1;
+static CheckCRL openssl_check_crl = NULL;
+static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+static atomic_ulong hits;
+
+static void free_list(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp) {
+    (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+    VerifiedList *list = ptr;
+    if (list == NULL) return;
+    for (int i = 0; i < list->count; i++) {
+        X509_CRL_free(list->pairs[i].crl);
+        X509_free(list->pairs[i].issuer);
+    }
+    free(list->pairs);
+    free(list);
+}
+
+// OpenSSL's default check_crl is not exported; a context initialised on a store without an
+// override carries it.
+static void setup(void) {
+    list_index = X509_STORE_get_ex_new_index(0, NULL, NULL, NULL, free_list);
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    if (store != NULL && ctx != NULL && X509_STORE_CTX_init(ctx, store, NULL, NULL) == 1) {
+        openssl_check_crl = X509_STORE_CTX_get_check_crl(ctx);
+    }
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+}
+
+int CNSCRL_store_add_verified(X509_STORE *store, X509_CRL *crl, X509 *issuer) {
+    pthread_once(&setup_once, setup);
+    if (list_index < 0) return 0;
+    VerifiedList *list = X509_STORE_get_ex_data(store, list_index);
+    if (list == NULL) {
+        list = calloc(1, sizeof *list);
+        if (list == NULL) return 0;
+        if (X509_STORE_set_ex_data(store, list_index, list) != 1) {
+            free(list);
+            return 0;
+        }
+    }
+    if (list->count == list->capacity) {
+        int capacity = list->capacity ? list->capacity * 2 : 8;
+        VerifiedPair *grown = realloc(list->pairs, (size_t)capacity * sizeof *grown);
+        if (grown == NULL) return 0;
+        list->pairs = grown;
+        list->capacity = capacity;
+    }
+    if (X509_CRL_up_ref(crl) != 1) return 0;
+    if (X509_up_ref(issuer) != 1) {
+        X509_CRL_free(crl);
+        return 0;
+    }
+    list->pairs[list->count++] = (VerifiedPair){crl, issuer};
+    return 1;
+}
+
+static int was_verified(const VerifiedList *list, X509_CRL *crl, X509 *issuer) {
+    for (int i = 0; i < list->count; i++) {
+        // Both compare the cached SHA-1 of the whole encoding (and then the encoding).
+        if (X509_CRL_match(list->pairs[i].crl, crl) == 0 && X509_cmp(list->pairs[i].issuer, issuer) == 0) return 1;
+    }
+    return 0;
+}
+
+static int report(X509_STORE_CTX *ctx, int error) {
+    X509_STORE_CTX_set_error(ctx, error);
+    X509_STORE_CTX_verify_cb callback = X509_STORE_CTX_get_verify_cb(ctx);
+    return callback != NULL ? callback(0, ctx) : 0;
+}
+
+static int check_crl(X509_STORE_CTX *ctx, X509_CRL *crl) {
+    X509_STORE *store = X509_STORE_CTX_get0_store(ctx);
+    const VerifiedList *list = store != NULL ? X509_STORE_get_ex_data(store, list_index) : NULL;
+    X509 *issuer = X509_STORE_CTX_get0_current_issuer(ctx);
+    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+    X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+    unsigned long flags = X509_VERIFY_PARAM_get_flags(param);
+    const unsigned long suiteB = X509_V_FLAG_SUITEB_128_LOS_ONLY | X509_V_FLAG_SUITEB_192_LOS | X509_V_FLAG_SUITEB_128_LOS;
+
+    int usual = list != NULL && issuer != NULL && chain != NULL && (flags & suiteB) == 0
+        && X509_CRL_get_ext_by_NID(crl, NID_issuing_distribution_point, -1) < 0
+        && X509_CRL_get_ext_by_NID(crl, NID_delta_crl, -1) < 0;
+    if (usual) {
+        // The CRL's issuer must be the next certificate on the path, or the self-issued
+        // anchor itself for its own CRL: the same issuer OpenSSL's check would take.
+        int depth = X509_STORE_CTX_get_error_depth(ctx);
+        int last = sk_X509_num(chain) - 1;
+        X509 *onPath = sk_X509_value(chain, depth < last ? depth + 1 : last);
+        usual = onPath == issuer && (depth < last || X509_check_issued(issuer, issuer) == X509_V_OK)
+            && was_verified(list, crl, issuer);
+    }
+    if (!usual) {
+        return openssl_check_crl != NULL ? openssl_check_crl(ctx, crl) : report(ctx, X509_V_ERR_UNSPECIFIED);
+    }
+    atomic_fetch_add_explicit(&hits, 1, memory_order_relaxed);
+
+    if ((X509_get_extension_flags(issuer) & EXFLAG_KUSAGE) != 0 && (X509_get_key_usage(issuer) & KU_CRL_SIGN) == 0
+        && !report(ctx, X509_V_ERR_KEYUSAGE_NO_CRL_SIGN)) {
+        return 0;
+    }
+    if ((flags & X509_V_FLAG_NO_CHECK_TIME) != 0) return 1;
+    time_t at = 0;
+    time_t *when = NULL;
+    if ((flags & X509_V_FLAG_USE_CHECK_TIME) != 0) {
+        at = X509_VERIFY_PARAM_get_time(param);
+        when = &at;
+    }
+    int order = X509_cmp_time(X509_CRL_get0_lastUpdate(crl), when);
+    if (order == 0 && !report(ctx, X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD)) return 0;
+    if (order > 0 && !report(ctx, X509_V_ERR_CRL_NOT_YET_VALID)) return 0;
+    const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+    if (next != NULL) {
+        order = X509_cmp_time(next, when);
+        if (order == 0 && !report(ctx, X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD)) return 0;
+        if (order < 0 && !report(ctx, X509_V_ERR_CRL_HAS_EXPIRED)) return 0;
+    }
+    return 1;
+}
+
+int CNSCRL_store_use_verified_crls(X509_STORE *store) {
+    pthread_once(&setup_once, setup);
+    if (openssl_check_crl == NULL || list_index < 0) return 0;
+    X509_STORE_set_check_crl(store, check_crl);
+    return 1;
+}
+
+unsigned long CNSCRL_verified_hits(void) { return atomic_load_explicit(&hits, memory_order_relaxed); }
