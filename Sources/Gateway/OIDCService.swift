@@ -1,14 +1,10 @@
 import CNS
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import HTTP1
 import Logging
 import OIDC
 import Pages
 import Store
-import Synchronization
 
 /// What the router knows about one request, for the OpenID Connect endpoints.
 struct OIDCRequestContext: Sendable {
@@ -179,29 +175,15 @@ final class OIDCService: Sendable {
 
     /// A client's JWKS, fetched once per generation (start, SIGHUP) on the control thread.
     static func fetchJWKS(_ uri: String) -> Result<[VerificationKey], OIDCServiceError> {
-        guard let url = URL(string: uri) else { return .failure(OIDCServiceError(description: "bad URL")) }
-        let result = Mutex<Result<Data, OIDCServiceError>>(.failure(OIDCServiceError(description: "timed out")))
-        let done = DispatchSemaphore(value: 0)
-        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 5)
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
-        let task = URLSession.shared.dataTask(with: request) { data, response, error in
-            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-            result.withLock {
-                if let data, status == 200, data.count <= 65_536 {
-                    $0 = .success(data)
-                } else {
-                    $0 = .failure(OIDCServiceError(description: error.map { "\($0)" } ?? "HTTP status \(status)"))
-                }
-            }
-            done.signal()
+        let body: [UInt8]
+        do {
+            body = try JWKSFetcher.fetch(uri)
+        } catch {
+            return .failure(OIDCServiceError(description: error.description))
         }
-        task.resume()
-        if done.wait(timeout: .now() + 6) == .timedOut { task.cancel() }
-        return result.withLock { $0 }.flatMap { data in
-            guard let list = JSONValue.decode(data)?["keys"]?.arrayValue else {
-                return .failure(OIDCServiceError(description: "not a JWK Set"))
-            }
-            return .success(list.compactMap { try? VerificationKey(jwk: $0) })
+        guard let list = JSONValue.decode(body)?["keys"]?.arrayValue else {
+            return .failure(OIDCServiceError(description: "not a JWK Set"))
         }
+        return .success(list.compactMap { try? VerificationKey(jwk: $0) })
     }
 }
