@@ -240,7 +240,7 @@ extension Provider {
             subject: subject, acr: configuration.acr, issuedAt: now, expiresAt: now + configuration.codeLifetime)
         do {
             try store.saveCode(record)
-            // Durable before the redirect leaves (the store writes with synchronous=FULL).
+            // Durable before the redirect leaves: the audit record's commit syncs the code's with it.
             try audit(AuditRecord(time: nowMilliseconds, clientAddress: info.clientAddress, clientID: client.id, reason: "ok",
                                   codiceFiscale: subject.codiceFiscale, certificateSerial: subject.certificateSerial,
                                   certificateIssuer: subject.certificateIssuer))

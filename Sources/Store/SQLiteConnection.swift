@@ -31,6 +31,8 @@ struct SQLRow {
 final class SQLiteConnection {
     private let db: OpaquePointer
     let path: String
+    /// Prepared statements by SQL text, reused: the store runs the same few dozen statements.
+    private var statements: [String: OpaquePointer] = [:]
 
     init(path: String, create: Bool) throws(StoreError) {
         var handle: OpaquePointer?
@@ -50,12 +52,17 @@ final class SQLiteConnection {
         sqlite3_extended_result_codes(db, 1)
         try execute("PRAGMA busy_timeout = 5000")
         try execute("PRAGMA journal_mode = WAL")
-        // FULL: a committed audit record survives a power cut (WAL + NORMAL would not).
-        try execute("PRAGMA synchronous = FULL")
+        // NORMAL: a commit reaches the WAL file without waiting for the disk, and survives the
+        // process being killed; the store fsyncs the WAL after each audit record, which makes
+        // every earlier commit durable too (see SQLiteStore, WALSync).
+        try execute("PRAGMA synchronous = NORMAL")
         try execute("PRAGMA foreign_keys = ON")
     }
 
-    deinit { sqlite3_close_v2(db) }
+    deinit {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        sqlite3_close_v2(db)
+    }
 
     private func failure(_ rc: Int32, _ sql: String) -> StoreError {
         StoreError(code: rc, reason: "\(String(cString: sqlite3_errmsg(db))) (in: \(sql.prefix(60)))")
@@ -74,10 +81,20 @@ final class SQLiteConnection {
 
     /// Runs `sql` with `parameters`, calling `row` for each result row.
     func query(_ sql: String, _ parameters: [SQLValue] = [], row: (SQLRow) -> Void = { _ in }) throws(StoreError) {
-        var statement: OpaquePointer?
-        let prepared = sqlite3_prepare_v2(db, sql, -1, &statement, nil)
-        guard prepared == SQLITE_OK, let statement else { throw failure(prepared, sql) }
-        defer { sqlite3_finalize(statement) }
+        let statement: OpaquePointer
+        if let cached = statements[sql] {
+            statement = cached
+        } else {
+            var fresh: OpaquePointer?
+            let prepared = sqlite3_prepare_v2(db, sql, -1, &fresh, nil)
+            guard prepared == SQLITE_OK, let fresh else { throw failure(prepared, sql) }
+            statements[sql] = fresh
+            statement = fresh
+        }
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
         for (offset, value) in parameters.enumerated() {
             let index = Int32(offset + 1)
             let rc: Int32
