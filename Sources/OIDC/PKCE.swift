@@ -41,8 +41,19 @@ enum ConstantTime {
 public enum Token {
     /// 256 bits from the system CSPRNG, base64url.
     public static func random(bytes: Int = 32) -> String {
+        Base64URL.encode(randomBytes(bytes))
+    }
+
+    /// Bytes from the system CSPRNG, eight per draw (one getrandom call each, not one per byte).
+    public static func randomBytes(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
-        return Base64URL.encode((0..<bytes).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        var out: [UInt8] = []
+        out.reserveCapacity(count + 7)
+        while out.count < count {
+            withUnsafeBytes(of: generator.next()) { out += $0 }
+        }
+        out.removeLast(out.count - count)
+        return out
     }
 
     /// What the store keeps instead of a bearer value: a leaked database yields no usable code or session.

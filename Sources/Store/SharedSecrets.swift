@@ -239,8 +239,5 @@ public final class SharedSecrets: Sendable {
         return result
     }
 
-    static func randomBytes(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-    }
+    static func randomBytes(_ count: Int) -> [UInt8] { Token.randomBytes(count) }
 }
