@@ -37,16 +37,18 @@ public enum JSONValue: Sendable, Equatable, Hashable, Codable {
 
     /// Compact UTF-8 JSON with sorted keys and unescaped slashes (stable output for tests and signatures).
     public func encoded() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Encoding a JSONValue cannot fail: it holds no non-finite doubles we produce.
-        return (try? [UInt8](encoder.encode(self))) ?? Array("null".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        JSONText.write(self, into: &out)
+        return out
     }
 
     public var text: String { String(decoding: encoded(), as: UTF8.self) }
 
+    /// Strict RFC 8259 parsing (see `JSONText`); nil for anything that is not one JSON value.
     public static func decode(_ bytes: some DataProtocol) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        if let value = bytes.withContiguousStorageIfAvailable({ JSONText.parse($0) }) { return value }
+        return Array(bytes).withUnsafeBufferPointer { JSONText.parse($0) }
     }
 
     public var stringValue: String? { if case .string(let s) = self { s } else { nil } }
