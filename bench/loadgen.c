@@ -10,10 +10,12 @@
  *   ka     one keep-alive connection per worker, `GET PATH` repeated.
  *   idle   open N connections (handshake + one request each), print READY, hold them
  *          until stdin closes.
- *   login  the OpenID Connect code flow: browser GET /authorize on the public port (no
- *          card), GET of the redirect on the login port with a card (new connection, full
- *          handshake), then the relying party redeems the code at /token on the public
- *          port over its own keep-alive connection (one per worker, as a back end's pool).
+ *   login  the OpenID Connect code flow: the browser's GET /authorize on the login port with a
+ *          card (new connection, full handshake), as the discovery document advertises
+ *          without the interstitial page, then the relying party redeems the code at /token
+ *          on the public port over its own keep-alive connection (one per worker, as a back
+ *          end's pool). With -H the browser first takes the public hop: GET /authorize on
+ *          the public port (new connection, no card), which redirects to the login port.
  *
  * No resumption anywhere: SSL_OP_NO_TICKET, client session cache off, one SSL per connection.
  */
@@ -64,6 +66,7 @@ static int opt_workers = 4;
 static long opt_requests = 1000;
 static const char *opt_client_id = "fse", *opt_secret = "", *opt_redirect = "http://127.0.0.1:9/cb";
 static int opt_verbose = 0;
+static int opt_public_hop = 0;
 static long opt_offset = 0; /* first card index */
 
 static Card *cards;
@@ -347,21 +350,24 @@ static int login_once(long n, SSL **rp) {
     url_encode(opt_redirect, redirect_enc);
     Response r;
 
-    /* 1. the browser at the public /authorize */
+    /* 1. the browser at /authorize: the login listener's, or (-H) the public one first */
     snprintf(path, sizeof path,
              "/authorize?client_id=%s&redirect_uri=%s&response_type=code&scope=openid%%20profile%%20fiscal_number%%20cns"
              "&state=st&nonce=nn&code_challenge=%s&code_challenge_method=S256",
              opt_client_id, redirect_enc, challenge);
-    SSL *pub = tls_open(opt_port, -1);
-    int rc = pub ? get(pub, path, opt_port, &r) : -1;
-    tls_close(pub);
-    if (rc != 0 || (r.status != 302 && r.status != 303) || !r.location[0]) {
-        if (opt_verbose) fprintf(stderr, "authorize: %d %s\n%s\n", r.status, r.location, r.body);
-        return -1;
+    int rc;
+    if (opt_public_hop) {
+        SSL *pub = tls_open(opt_port, -1);
+        rc = pub ? get(pub, path, opt_port, &r) : -1;
+        tls_close(pub);
+        if (rc != 0 || (r.status != 302 && r.status != 303) || !r.location[0]) {
+            if (opt_verbose) fprintf(stderr, "authorize: %d %s\n%s\n", r.status, r.location, r.body);
+            return -1;
+        }
+        snprintf(path, sizeof path, "%s", url_path(r.location));
     }
 
-    /* 2. the redirect to the login listener, with the card */
-    snprintf(path, sizeof path, "%s", url_path(r.location));
+    /* 2. the login listener, with the card */
     SSL *card = tls_open(opt_port2, (int)(n % ncards));
     rc = card ? get(card, path, opt_port2, &r) : -1;
     tls_close(card);
@@ -436,7 +442,7 @@ static int cmp_u32(const void *a, const void *b) {
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: loadgen -m hs|ka|idle|login -p PORT [-P LOGIN_PORT] -c CARD_LIST [-w WORKERS] [-n REQUESTS]\n"
+            "usage: loadgen -m hs|ka|idle|login -p PORT [-P LOGIN_PORT [-H]] -c CARD_LIST [-w WORKERS] [-n REQUESTS]\n"
             "               [-u PATH] [-o FIRST_CARD] [-i CLIENT_ID] [-s SECRET] [-r REDIRECT_URI] [-v]\n"
             "CARD_LIST: one `cert.pem key.pem` pair a line (cert file may hold intermediates after the leaf).\n"
             "idle: -n connections are opened and held until stdin closes.\n");
@@ -445,7 +451,7 @@ static void usage(void) {
 
 int main(int argc, char **argv) {
     int o;
-    while ((o = getopt(argc, argv, "m:h:p:P:c:w:n:u:i:s:r:o:v")) != -1) {
+    while ((o = getopt(argc, argv, "m:h:p:P:c:w:n:u:i:s:r:o:vH")) != -1) {
         switch (o) {
         case 'm': opt_mode = optarg; break;
         case 'h': opt_host = optarg; break;
@@ -460,6 +466,7 @@ int main(int argc, char **argv) {
         case 'r': opt_redirect = optarg; break;
         case 'o': opt_offset = atol(optarg); break;
         case 'v': opt_verbose = 1; break;
+        case 'H': opt_public_hop = 1; break;
         default: usage();
         }
     }

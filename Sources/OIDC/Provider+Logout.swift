@@ -70,7 +70,11 @@ extension Provider {
         let assertionAlgorithms: [JSONValue] = JWSAlgorithm.allCases.map { .string($0.rawValue) }
         return [
             "issuer": .string(configuration.issuer),
-            "authorization_endpoint": .string(url(.authorize)),
+            // Without the interstitial page the public /authorize would only redirect to the
+            // login listener: services send the browser there directly, one TLS handshake and
+            // one round trip fewer for the citizen (the public /authorize still answers).
+            "authorization_endpoint": .string(configuration.interstitial ? url(.authorize)
+                                              : configuration.loginBaseURL + Endpoint.authorize.rawValue),
             "token_endpoint": .string(url(.token)),
             "userinfo_endpoint": .string(url(.userinfo)),
             "jwks_uri": .string(url(.jwks)),

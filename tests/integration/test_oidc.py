@@ -79,9 +79,11 @@ def redeem(pki, gw, rp, code, verifier):
 def test_discovery_and_jwks(pki, gw):
     doc = discovery(pki, gw)
     assert doc["issuer"] == gw.issuer
-    for name in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri", "end_session_endpoint",
+    for name in ("token_endpoint", "userinfo_endpoint", "jwks_uri", "end_session_endpoint",
                  "introspection_endpoint", "revocation_endpoint"):
         assert doc[name].startswith(gw.issuer + "/"), name
+    # No interstitial page here: services send the browser straight to the listener that asks for the card.
+    assert doc["authorization_endpoint"] == "https://localhost:%d/authorize" % gw.port("login")
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert "ES256" in doc["id_token_signing_alg_values_supported"]
     keys = jwks(pki, gw)["keys"]
@@ -231,6 +233,8 @@ def test_interstitial_page_then_the_card(fresh_gateways, pki, rp):
     public_port, login_port = harness.free_port(), harness.free_port()
     gateway.start(oidc_config(gateway, public_port, login_port, rp.redirect_uri, interstitial=True))
     gateway.issuer = "https://localhost:%d" % public_port
+    # With the interstitial page, services send the browser to the public listener first.
+    assert discovery(pki, gateway)["authorization_endpoint"] == gateway.issuer + "/authorize"
     verifier, challenge = pkce_pair()
     resolve = ["--resolve", "localhost:%d:127.0.0.1" % public_port, "--resolve", "localhost:%d:127.0.0.1" % login_port]
     page = curl(pki, authorize_url(gateway, rp, challenge), None, resolve)
