@@ -225,7 +225,34 @@ public protocol OIDCStore: Sendable {
     func appendAudit(_ record: AuditRecord) throws(StoreError)
     func audit(_ filter: AuditFilter) throws(StoreError) -> [AuditRecord]
 
+    /// The end of a successful card login: the SSO session written, the code saved and the
+    /// audit record appended, all durable when it returns. A store may do it in one
+    /// transaction; the default makes the three calls in that order.
+    func completeLogin(_ session: SessionWrite, code: AuthorizationCodeRecord, audit: AuditRecord) throws(StoreError)
+
     /// Deletes expired codes, tokens, sessions and assertion ids; returns how many rows went.
     @discardableResult
     func purgeExpired(now: Int) throws(StoreError) -> Int
+}
+
+/// What a login does to the citizen's SSO session.
+public enum SessionWrite: Sendable {
+    /// The session goes on: its idle expiry moves.
+    case touch(idHash: String, lastSeen: Int, idleExpiresAt: Int)
+    /// A new session, replacing the one the browser brought (if any).
+    case create(SessionRecord, replacing: String?)
+}
+
+extension OIDCStore {
+    public func completeLogin(_ session: SessionWrite, code: AuthorizationCodeRecord, audit: AuditRecord) throws(StoreError) {
+        switch session {
+        case .touch(let idHash, let lastSeen, let idleExpiresAt):
+            try touchSession(idHash: idHash, lastSeen: lastSeen, idleExpiresAt: idleExpiresAt)
+        case .create(let record, let replacing):
+            if let replacing { try deleteSession(idHash: replacing) }
+            try saveSession(record)
+        }
+        try saveCode(code)
+        try appendAudit(audit)
+    }
 }

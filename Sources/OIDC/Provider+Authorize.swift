@@ -183,6 +183,7 @@ extension Provider {
 
         var headers: [HTTPHeader] = []
         let session: SessionRecord
+        let sessionWrite: SessionWrite
         do {
             var existing: SessionRecord?
             let cookie = CookieHeader.value(named: Self.sessionCookie, in: info.cookieHeader)
@@ -197,7 +198,7 @@ extension Provider {
             let fresh = request.prompt.contains("login") || existing.map { s in request.maxAge.map { now - s.authTime > $0 } ?? false } ?? true
             if let existing, !fresh {
                 let idle = min(now + configuration.sessionIdleTimeout, existing.absoluteExpiresAt)
-                try store.touchSession(idHash: existing.idHash, lastSeen: now, idleExpiresAt: idle)
+                sessionWrite = .touch(idHash: existing.idHash, lastSeen: now, idleExpiresAt: idle)
                 session = existing
             } else if request.prompt.contains("none") {
                 auditAttempt(info: info, clientID: client.id, reason: "login_required", subject: subject)
@@ -218,14 +219,13 @@ extension Provider {
                     return .page(.loginFailed(reason: "stale_handshake", clientName: client.name, backURL: back), status: 403,
                                  headers: [HTTPHeader(name: "Cache-Control", value: "no-store")])
                 }
-                if let existing { try store.deleteSession(idHash: existing.idHash) }
                 let cookieValue = Token.random()
                 let absolute = now + configuration.sessionMaxLifetime
                 let authTime = min(now, Int(handshake / 1000))
                 session = SessionRecord(idHash: Token.storageHash(cookieValue), sid: Token.random(bytes: 16), thumbprint: subject.thumbprint,
                                         subject: subject, authTime: authTime, createdAt: now, lastSeen: now,
                                         idleExpiresAt: min(now + configuration.sessionIdleTimeout, absolute), absoluteExpiresAt: absolute)
-                try store.saveSession(session)
+                sessionWrite = .create(session, replacing: existing?.idHash)
                 headers.append(HTTPHeader(name: "Set-Cookie", value:
                     "\(Self.sessionCookie)=\(cookieValue); Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=\(configuration.sessionMaxLifetime)"))
             }
@@ -239,11 +239,11 @@ extension Provider {
             nonce: request.nonce, codeChallenge: request.codeChallenge, authTime: session.authTime, sid: session.sid,
             subject: subject, acr: configuration.acr, issuedAt: now, expiresAt: now + configuration.codeLifetime)
         do {
-            try store.saveCode(record)
-            // Durable before the redirect leaves: the audit record's commit syncs the code's with it.
-            try audit(AuditRecord(time: nowMilliseconds, clientAddress: info.clientAddress, clientID: client.id, reason: "ok",
-                                  codiceFiscale: subject.codiceFiscale, certificateSerial: subject.certificateSerial,
-                                  certificateIssuer: subject.certificateIssuer))
+            // Session, code and audit record: durable before the redirect leaves.
+            try store.completeLogin(sessionWrite, code: record, audit: AuditRecord(
+                time: nowMilliseconds, clientAddress: info.clientAddress, clientID: client.id, reason: "ok",
+                codiceFiscale: subject.codiceFiscale, certificateSerial: subject.certificateSerial,
+                certificateIssuer: subject.certificateIssuer))
         } catch {
             return storeFailure(error, operation: "code")
         }

@@ -237,7 +237,11 @@ final class SecretVerifier: Sendable {
 
     func verify(_ secret: String, client: ClientRegistration) -> Bool {
         guard let hash = client.secretHash else { return false }
-        let mac = Data(HMAC<SHA256>.authenticationCode(for: Array((hash.description + "\u{0}" + secret).utf8), using: key))
+        // The hash's parameters, unambiguously (lengths first), then the secret.
+        var input = withUnsafeBytes(of: (hash.salt.count, hash.hash.count, hash.iterations), Array.init)
+        input += hash.salt + hash.hash
+        input += Array(secret.utf8)
+        let mac = Data(HMAC<SHA256>.authenticationCode(for: input, using: key))
         if verified.withLock({ $0[client.id]?.contains(mac) ?? false }) { return true }
         guard hash.matches(secret) else { return false }
         verified.withLock { cache in

@@ -55,10 +55,12 @@ public final class SQLiteStore: OIDCStore, @unchecked Sendable {
     // MARK: codes
 
     public func saveCode(_ record: AuthorizationCodeRecord) throws(StoreError) {
-        try locked { (db) throws(StoreError) in
-            try db.query("INSERT INTO codes (code_hash, client_id, expires_at, data) VALUES (?, ?, ?, ?)",
-                         [.text(record.codeHash), .text(record.clientID), .int(record.expiresAt), .text(record.payload.text)])
-        }
+        try locked { (db) throws(StoreError) in try Self.insert(record, into: db) }
+    }
+
+    private static func insert(_ record: AuthorizationCodeRecord, into db: SQLiteConnection) throws(StoreError) {
+        try db.query("INSERT INTO codes (code_hash, client_id, expires_at, data) VALUES (?, ?, ?, ?)",
+                     [.text(record.codeHash), .text(record.clientID), .int(record.expiresAt), .text(record.payload.text)])
     }
 
     public func redeemCode(hash: String, now: Int) throws(StoreError) -> CodeRedemption {
@@ -124,14 +126,16 @@ public final class SQLiteStore: OIDCStore, @unchecked Sendable {
     // MARK: sessions
 
     public func saveSession(_ r: SessionRecord) throws(StoreError) {
+        try locked { (db) throws(StoreError) in try Self.insert(r, into: db) }
+    }
+
+    private static func insert(_ r: SessionRecord, into db: SQLiteConnection) throws(StoreError) {
         let data: JSONValue = ["subject": r.subject.jsonValue]
-        try locked { (db) throws(StoreError) in
-            try db.query("""
-                INSERT OR REPLACE INTO sessions (id_hash, sid, thumbprint, auth_time, created_at, last_seen, idle_expires_at,
-                absolute_expires_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [.text(r.idHash), .text(r.sid), .text(r.thumbprint), .int(r.authTime), .int(r.createdAt), .int(r.lastSeen),
-                      .int(r.idleExpiresAt), .int(r.absoluteExpiresAt), .text(data.text)])
-        }
+        try db.query("""
+            INSERT OR REPLACE INTO sessions (id_hash, sid, thumbprint, auth_time, created_at, last_seen, idle_expires_at,
+            absolute_expires_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, [.text(r.idHash), .text(r.sid), .text(r.thumbprint), .int(r.authTime), .int(r.createdAt), .int(r.lastSeen),
+                  .int(r.idleExpiresAt), .int(r.absoluteExpiresAt), .text(data.text)])
     }
 
     public func session(idHash: String) throws(StoreError) -> SessionRecord? {
@@ -152,14 +156,20 @@ public final class SQLiteStore: OIDCStore, @unchecked Sendable {
     }
 
     public func touchSession(idHash: String, lastSeen: Int, idleExpiresAt: Int) throws(StoreError) {
-        try locked { (db) throws(StoreError) in
-            try db.query("UPDATE sessions SET last_seen = ?, idle_expires_at = ? WHERE id_hash = ?",
-                         [.int(lastSeen), .int(idleExpiresAt), .text(idHash)])
-        }
+        try locked { (db) throws(StoreError) in try Self.touchSession(idHash: idHash, lastSeen: lastSeen, idleExpiresAt: idleExpiresAt, in: db) }
+    }
+
+    private static func touchSession(idHash: String, lastSeen: Int, idleExpiresAt: Int, in db: SQLiteConnection) throws(StoreError) {
+        try db.query("UPDATE sessions SET last_seen = ?, idle_expires_at = ? WHERE id_hash = ?",
+                     [.int(lastSeen), .int(idleExpiresAt), .text(idHash)])
     }
 
     public func deleteSession(idHash: String) throws(StoreError) {
-        try locked { (db) throws(StoreError) in try db.query("DELETE FROM sessions WHERE id_hash = ?", [.text(idHash)]) }
+        try locked { (db) throws(StoreError) in try Self.deleteSession(idHash: idHash, in: db) }
+    }
+
+    private static func deleteSession(idHash: String, in db: SQLiteConnection) throws(StoreError) {
+        try db.query("DELETE FROM sessions WHERE id_hash = ?", [.text(idHash)])
     }
 
     public func deleteSessions(sid: String) throws(StoreError) {
@@ -182,15 +192,38 @@ public final class SQLiteStore: OIDCStore, @unchecked Sendable {
 
     public func appendAudit(_ r: AuditRecord) throws(StoreError) {
         let ticket = try locked { (db) throws(StoreError) -> UInt64 in
-            try db.query("""
-                INSERT INTO audit (time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, [.int(r.time), .text(r.event), .text(r.clientAddress), .text(r.clientID), .text(r.reason),
-                      .optional(r.codiceFiscale), .optional(r.certificateSerial), .optional(r.certificateIssuer)])
+            try Self.insert(r, into: db)
             return walSync.ticket()
         }
         // On disk when this returns, and with it everything written before; concurrent
         // requests share the fsync (group commit), outside the lock.
+        try walSync.sync(through: ticket)
+    }
+
+    private static func insert(_ r: AuditRecord, into db: SQLiteConnection) throws(StoreError) {
+        try db.query("""
+            INSERT INTO audit (time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, [.int(r.time), .text(r.event), .text(r.clientAddress), .text(r.clientID), .text(r.reason),
+                  .optional(r.codiceFiscale), .optional(r.certificateSerial), .optional(r.certificateIssuer)])
+    }
+
+    /// One transaction and one (shared) fsync for the whole end of a login.
+    public func completeLogin(_ session: SessionWrite, code: AuthorizationCodeRecord, audit: AuditRecord) throws(StoreError) {
+        let ticket = try locked { (db) throws(StoreError) -> UInt64 in
+            try db.transaction { () throws(StoreError) in
+                switch session {
+                case .touch(let idHash, let lastSeen, let idleExpiresAt):
+                    try Self.touchSession(idHash: idHash, lastSeen: lastSeen, idleExpiresAt: idleExpiresAt, in: db)
+                case .create(let record, let replacing):
+                    if let replacing { try Self.deleteSession(idHash: replacing, in: db) }
+                    try Self.insert(record, into: db)
+                }
+                try Self.insert(code, into: db)
+                try Self.insert(audit, into: db)
+            }
+            return walSync.ticket()
+        }
         try walSync.sync(through: ticket)
     }
 

@@ -142,6 +142,38 @@ func code(_ hash: String, expiresAt: Int = 1_000) -> AuthorizationCodeRecord {
         #expect(try reopened.audit(AuditFilter(limit: 1)).count == 1)
     }
 
+    @Test func completeLoginWritesSessionCodeAndAuditTogether() throws {
+        let db = try TemporaryDatabase()
+        let store = try SQLiteStore(path: db.path)
+        let old = SessionRecord(idHash: "c0", sid: "s0", thumbprint: "other", subject: subject, authTime: 1, createdAt: 1,
+                                lastSeen: 1, idleExpiresAt: 100, absoluteExpiresAt: 500)
+        try store.saveSession(old)
+        let fresh = SessionRecord(idHash: "c1", sid: "s1", thumbprint: subject.thumbprint, subject: subject, authTime: 5, createdAt: 5,
+                                  lastSeen: 5, idleExpiresAt: 100, absoluteExpiresAt: 500)
+        try store.completeLogin(.create(fresh, replacing: "c0"), code: code("k1"),
+                                audit: AuditRecord(time: 5, clientAddress: "192.0.2.1", clientID: "fse", reason: "ok"))
+        #expect(try store.session(idHash: "c0") == nil)
+        #expect(try store.session(idHash: "c1") == fresh)
+        try store.completeLogin(.touch(idHash: "c1", lastSeen: 50, idleExpiresAt: 150), code: code("k2"),
+                                audit: AuditRecord(time: 50, clientAddress: "192.0.2.1", clientID: "fse", reason: "ok"))
+        #expect(try store.session(idHash: "c1")?.idleExpiresAt == 150)
+        // A failure half-way (the code already exists) leaves nothing behind: no session touch, no audit row.
+        #expect(throws: StoreError.self) {
+            try store.completeLogin(.touch(idHash: "c1", lastSeen: 90, idleExpiresAt: 190), code: code("k2"),
+                                    audit: AuditRecord(time: 90, clientAddress: "192.0.2.1", clientID: "fse", reason: "ok"))
+        }
+        #expect(try store.session(idHash: "c1")?.idleExpiresAt == 150)
+        #expect(try store.audit(AuditFilter()).map(\.time) == [5, 50])
+        // On disk: another connection sees all of it.
+        let reopened = try SQLiteStore(path: db.path, create: false)
+        #expect(try reopened.audit(AuditFilter()).count == 2)
+        if case .redeemed(let record) = try reopened.redeemCode(hash: "k1", now: 10) {
+            #expect(record.sid == "sid-1")
+        } else {
+            Issue.record("the code of the first login is not there")
+        }
+    }
+
     @Test func openSharesOneStorePerPath() throws {
         let db = try TemporaryDatabase()
         let a = try SQLiteStore.open(path: db.path)
