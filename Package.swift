@@ -33,8 +33,8 @@ let package = Package(
         .target(name: "CLinux"),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
-        .systemLibrary(name: "CPostgres", pkgConfig: "libpq",
-                       providers: [.apt(["libpq-dev"])]),
+        // libpq is loaded on first use (dlopen), not linked: see Sources/CPostgres.
+        .target(name: "CPostgres"),
 
         // Swift: one concern per module.
         .target(name: "Posix", dependencies: ["CLinux"], swiftSettings: strict),

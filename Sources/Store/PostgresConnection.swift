@@ -35,24 +35,27 @@ final class PostgresConnection: @unchecked Sendable {
             keys.forEach { free($0) }
             values.forEach { free($0) }
         }
+        if let failure = CNSPQ_load() {
+            throw StoreError(code: StoreError.unavailableCode, reason: String(cString: failure))
+        }
         let handle = keys.map { UnsafePointer($0) }.withUnsafeBufferPointer { k in
             values.map { UnsafePointer($0) }.withUnsafeBufferPointer { v in
-                PQconnectdbParams(k.baseAddress, v.baseAddress, 0)
+                CNSPQ_connectdbParams(k.baseAddress, v.baseAddress, 0)
             }
         }
         guard let handle else { throw StoreError(code: StoreError.unavailableCode, reason: "libpq: out of memory") }
-        guard PQstatus(handle) == CONNECTION_OK else {
-            let message = Self.trim(String(cString: PQerrorMessage(handle)))
-            PQfinish(handle)
+        guard CNSPQ_status(handle) == CONNECTION_OK else {
+            let message = Self.trim(String(cString: CNSPQ_errorMessage(handle)))
+            CNSPQ_finish(handle)
             throw StoreError(code: StoreError.unavailableCode, reason: "connect: \(message)")
         }
         conn = handle
     }
 
-    deinit { PQfinish(conn) }
+    deinit { CNSPQ_finish(conn) }
 
     /// True once libpq has seen the connection die; such a connection is never reused.
-    var isBroken: Bool { PQstatus(conn) != CONNECTION_OK }
+    var isBroken: Bool { CNSPQ_status(conn) != CONNECTION_OK }
 
     private static func trim(_ text: String) -> String {
         text.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "\n", with: " ")
@@ -60,8 +63,8 @@ final class PostgresConnection: @unchecked Sendable {
 
     /// Statements without parameters (DDL, transaction control); several may be separated by `;`.
     func execute(_ sql: String) throws(StoreError) {
-        let result = PQexec(conn, sql)
-        defer { PQclear(result) }
+        let result = CNSPQ_exec(conn, sql)
+        defer { CNSPQ_clear(result) }
         try check(result, sql)
     }
 
@@ -77,29 +80,29 @@ final class PostgresConnection: @unchecked Sendable {
         }
         defer { texts.forEach { free($0) } }
         let result = texts.map { UnsafePointer($0) }.withUnsafeBufferPointer { values in
-            PQexecParams(conn, sql, Int32(parameters.count), nil, values.baseAddress, nil, nil, 0)
+            CNSPQ_execParams(conn, sql, Int32(parameters.count), nil, values.baseAddress, nil, nil, 0)
         }
-        defer { PQclear(result) }
+        defer { CNSPQ_clear(result) }
         try check(result, sql)
         var rows: [[String?]] = []
-        let count = PQntuples(result)
-        let columns = PQnfields(result)
+        let count = CNSPQ_ntuples(result)
+        let columns = CNSPQ_nfields(result)
         rows.reserveCapacity(Int(count))
         for r in 0..<count {
             var row: [String?] = []
             for c in 0..<columns {
-                row.append(PQgetisnull(result, r, c) == 1 ? nil : String(cString: PQgetvalue(result, r, c)))
+                row.append(CNSPQ_getisnull(result, r, c) == 1 ? nil : String(cString: CNSPQ_getvalue(result, r, c)))
             }
             rows.append(row)
         }
-        let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+        let affected = Int(String(cString: CNSPQ_cmdTuples(result))) ?? 0
         return PostgresRows(rows: rows, affected: affected)
     }
 
     private func check(_ result: OpaquePointer?, _ sql: String) throws(StoreError) {
-        let status = result.map(PQresultStatus) ?? PGRES_FATAL_ERROR
+        let status = result.map(CNSPQ_resultStatus) ?? PGRES_FATAL_ERROR
         if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK { return }
-        let message = Self.trim(String(cString: PQerrorMessage(conn)))
+        let message = Self.trim(String(cString: CNSPQ_errorMessage(conn)))
         // A lost connection (server stopped, network cut) is "unavailable"; a SQL error is a bug or a constraint.
         if isBroken || result == nil {
             throw StoreError(code: StoreError.unavailableCode, reason: "\(message) (in: \(sql.prefix(60)))")
@@ -115,8 +118,8 @@ final class PostgresConnection: @unchecked Sendable {
     /// `PG_DIAG_SQLSTATE` character macro, which Swift does not import; the SQLSTATE-only
     /// verbosity gives "ERROR:  57014" without one.)
     private static func sqlstate(_ result: OpaquePointer) -> String {
-        guard let text = PQresultVerboseErrorMessage(result, PQERRORS_SQLSTATE, PQSHOW_CONTEXT_NEVER) else { return "?????" }
-        defer { PQfreemem(text) }
+        guard let text = CNSPQ_resultVerboseErrorMessage(result, PQERRORS_SQLSTATE, PQSHOW_CONTEXT_NEVER) else { return "?????" }
+        defer { CNSPQ_freemem(text) }
         let words = String(cString: text).split(whereSeparator: { $0 == " " || $0 == "\n" })
         return words.last.map(String.init) ?? "?????"
     }

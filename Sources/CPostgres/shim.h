@@ -1,2 +1,0 @@
-// The system libpq (Debian libpq-dev). No code here: only the header.
-#include <libpq-fe.h>
