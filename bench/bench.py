@@ -564,21 +564,15 @@ def main():
                        % (name, fmt(statistics.median(a)), fmt(statistics.median(b)), statistics.median(ratios),
                           min(ratios), max(ratios), n))
     # The complete login against one nginx handshake of the same round.
-    a = [f["login_cpu_us"] for f in rounds["ours"]]
-    b = [f["handshake_cpu_us"] for f in rounds["nginx"]]
-    ratios = [ratio(x, y) for x, y in zip(a, b)]
-    log("%-22s %-26s %-26s %-22s %s" % ("login_cpu_us", spread(a), spread(b), spread(ratios),
-                                         "µs CPU / complete login vs µs / one nginx handshake"))
-    summary.append("BENCH figure=login_cpu_us ours=%s nginx_handshake=%s ratio=%.3f ratio_min=%.3f ratio_max=%.3f rounds=%d"
-                   % (fmt(statistics.median(a)), fmt(statistics.median(b)), statistics.median(ratios),
-                      min(ratios), max(ratios), n))
-    a = [f["login_hop_cpu_us"] for f in rounds["ours"]]
-    ratios = [ratio(x, y) for x, y in zip(a, b)]
-    log("%-22s %-26s %-26s %-22s %s" % ("login_hop_cpu_us", spread(a), spread(b), spread(ratios),
-                                         "the same with the public /authorize hop first (one more handshake, no card)"))
-    summary.append("BENCH figure=login_hop_cpu_us ours=%s nginx_handshake=%s ratio=%.3f ratio_min=%.3f ratio_max=%.3f rounds=%d"
-                   % (fmt(statistics.median(a)), fmt(statistics.median(b)), statistics.median(ratios),
-                      min(ratios), max(ratios), n))
+    nginx_handshake = [f["handshake_cpu_us"] for f in rounds["nginx"]]
+    for name, unit in (("login_cpu_us", "µs CPU / complete login vs µs / one nginx handshake"),
+                       ("login_hop_cpu_us", "the same with the public /authorize hop first (one more handshake, no card)")):
+        a = [f[name] for f in rounds["ours"]]
+        ratios = [ratio(x, y) for x, y in zip(a, nginx_handshake)]
+        log("%-22s %-26s %-26s %-22s %s" % (name, spread(a), spread(nginx_handshake), spread(ratios), unit))
+        summary.append("BENCH figure=%s ours=%s nginx_handshake=%s ratio=%.3f ratio_min=%.3f ratio_max=%.3f rounds=%d"
+                       % (name, fmt(statistics.median(a)), fmt(statistics.median(nginx_handshake)),
+                          statistics.median(ratios), min(ratios), max(ratios), n))
     log("login: %s logins/s, p50 %s µs, errors %s" % (spread([f["login_rate"] for f in rounds["ours"]]),
                                                        spread([f["login_p50_us"] for f in rounds["ours"]]),
                                                        spread([f["login_errors"] for f in rounds["ours"]])))
