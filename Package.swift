@@ -54,7 +54,7 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ], swiftSettings: strict),
         .target(name: "Store", dependencies: [
-            "OIDC", "CSQLite", "CPostgres",
+            "OIDC", "CSQLite", "CPostgres", "Posix",
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .target(name: "TLS", dependencies: ["COpenSSL", "COpenSSLShims", "Posix"], swiftSettings: strict),

@@ -90,6 +90,13 @@ int cns_set_cpu_affinity_count(void) {
 
 void cns_malloc_trim(void) { malloc_trim(0); }
 
+void cns_set_thread_name(const char *name) {
+    char buffer[16];
+    strncpy(buffer, name, sizeof buffer - 1);
+    buffer[sizeof buffer - 1] = '\0';
+    pthread_setname_np(pthread_self(), buffer);
+}
+
 int cns_notify_send(const char *path, const char *message) {
     struct sockaddr_un addr;
     memset(&addr, 0, sizeof addr);

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// The holder and the certificate facts read from an accepted CNS authentication certificate.
 public struct CNSIdentity: Sendable, Equatable {

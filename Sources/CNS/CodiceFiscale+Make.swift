@@ -1,4 +1,7 @@
-import Foundation
+// The stdlib's own canonical decomposition (the Unicode data Foundation uses too): Foundation's
+// `decomposedStringWithCanonicalMapping` is not in FoundationEssentials, and the daemon must not
+// load libFoundation for one accent strip.
+@_spi(_Unicode) import Swift
 
 extension CodiceFiscale {
     /// Builds the canonical (non-omocode) personal code from birth data (CNS.md section 4).
@@ -39,7 +42,8 @@ extension CodiceFiscale {
 
     /// Uppercase A-Z only, accents stripped (canonical decomposition, then non-ASCII dropped).
     private static func letters(_ text: String) -> [UInt8] {
-        text.decomposedStringWithCanonicalMapping.utf8.map(asciiUppercased).filter(isLetter)
+        // Only ASCII scalars can be letters A-Z, so the other scalars are dropped before mapping.
+        text._nfd.compactMap { $0.isASCII ? asciiUppercased(UInt8($0.value)) : nil }.filter(isLetter)
     }
 
     private static func surnameLetters(_ surname: String) -> [UInt8] {

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// An Italian Codice Fiscale that has passed validation (CNS.md section 4).
 ///
@@ -98,6 +98,17 @@ public struct CodiceFiscale: Sendable, Hashable, CustomStringConvertible {
             year -= 100
         }
         return (year, month, day)
+    }
+
+    /// `birthDate` as an ISO 8601 calendar date, `1980-01-31`: the form of the OIDC `birthdate`
+    /// claim and of the gateway's reports.
+    public func birthDateText(relativeTo today: Date = Date()) -> String? {
+        guard let date = birthDate(relativeTo: today) else { return nil }
+        func padded(_ value: Int, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "\(padded(date.year, 4))-\(padded(date.month, 2))-\(padded(date.day, 2))"
     }
 
     // MARK: Check character

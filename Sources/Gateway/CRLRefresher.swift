@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import Logging
 import Metrics
 import Posix
@@ -44,7 +44,7 @@ public struct CRLRefreshSettings: Sendable, Equatable {
             if case .table(let entries) = value {
                 for (key, url) in entries.sorted(by: { $0.key < $1.key }) {
                     let keyPath = "trust.crl_sources.\"\(key)\""
-                    let hex = key.replacingOccurrences(of: ":", with: "").lowercased()
+                    let hex = key.replacing(":", with: "").lowercased()
                     guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else {
                         reader.problem(keyPath, "key must be a CA certificate's SHA-256 fingerprint (64 hex digits, colons optional)")
                         continue
@@ -75,16 +75,16 @@ public struct CRLRefreshSettings: Sendable, Equatable {
             reader.problem("trust.crl_directory", "needed when crl_refresh = true and [server] state_dir is not set")
             return nil
         }
-        var isDirectory: ObjCBool = false
+        var isDirectory = false
         if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else {
+            guard isDirectory else {
                 reader.problem("trust.crl_directory", "\(directory): is not a directory")
                 return nil
             }
             if !trustSources.crls.contains(directory) { trustSources.crls.append(directory) }
         } else {
             let parent = URL(fileURLWithPath: directory).deletingLastPathComponent().path
-            if !FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory) || !isDirectory.boolValue {
+            if !FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory) || !isDirectory {
                 reader.problem("trust.crl_directory", "\(directory): neither it nor its parent directory exists")
                 return nil
             }
@@ -108,9 +108,7 @@ final class CRLRefresher: Sendable {
     @discardableResult
     static func start(shared: SharedState) -> CRLRefresher {
         let refresher = CRLRefresher(shared: shared)
-        let thread = Thread { refresher.run() }
-        thread.name = "cns-crl-refresh"
-        thread.start()
+        Posix.Thread.start(name: "cns-crl-refresh") { refresher.run() }
         return refresher
     }
 
@@ -289,7 +287,7 @@ struct HTTPURL: Equatable {
         let authority = rest.prefix { $0 != "/" && $0 != "?" }
         let remainder = rest.dropFirst(authority.count)
         path = remainder.isEmpty ? "/" : (remainder.hasPrefix("?") ? "/" + remainder : String(remainder))
-        guard !authority.isEmpty, !authority.contains("@"), !path.contains(where: { $0 == " " || $0.isNewline }) else { return nil }
+        guard !authority.isEmpty, !authority.utf8.contains(UInt8(ascii: "@")), !path.contains(where: { $0 == " " || $0.isNewline }) else { return nil }
         var hostPart = Substring(authority)
         var portPart: Substring? = nil
         if hostPart.hasPrefix("[") {
@@ -328,7 +326,7 @@ enum CRLFetch {
         let deadline = Date().addingTimeInterval(timeout)
         let fd = try connect(url, deadline: deadline)
         defer { close(fd) }
-        let hostHeader = url.host.contains(":") ? "[\(url.host)]" : url.host
+        let hostHeader = url.host.utf8.contains(UInt8(ascii: ":")) ? "[\(url.host)]" : url.host
         let request = "GET \(url.path) HTTP/1.1\r\nHost: \(hostHeader)\(url.port == 80 ? "" : ":\(url.port)")\r\n"
             + "User-Agent: cns-gateway\r\nAccept: application/pkix-crl, application/x-pkcs7-crl, */*\r\n"
             + "Connection: close\r\n\r\n"
@@ -424,10 +422,10 @@ enum CRLFetch {
         guard let headEnd = data.firstRange(of: [13, 10, 13, 10]) else { return false }
         let head = String(decoding: data[..<headEnd.lowerBound], as: UTF8.self).lowercased()
         for line in head.components(separatedBy: "\r\n") {
-            if line.hasPrefix("content-length:"), let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) {
+            if line.hasPrefix("content-length:"), let length = Int(line.dropFirst("content-length:".count).trimmingWhitespace()) {
                 return data.count - headEnd.upperBound >= length
             }
-            if line.hasPrefix("transfer-encoding:"), line.contains("chunked") {
+            if line.hasPrefix("transfer-encoding:"), line.firstRange(of: "chunked") != nil {
                 return data.count - headEnd.upperBound >= 5 && Array(data.suffix(5)) == Array("0\r\n\r\n".utf8)
             }
         }
@@ -448,10 +446,10 @@ enum CRLFetch {
         var headers: [String: String] = [:]
         for line in lines {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingWhitespace()
         }
         var body = Array(data[headEnd.upperBound...])
-        if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
+        if headers["transfer-encoding"]?.lowercased().firstRange(of: "chunked") != nil {
             body = try dechunk(body)
         } else if let lengthText = headers["content-length"] {
             guard let length = Int(lengthText), length >= 0 else { throw CRLFetchError("bad Content-Length") }
@@ -469,7 +467,7 @@ enum CRLFetch {
         while true {
             guard let lineEnd = input[index...].firstRange(of: [13, 10]) else { throw CRLFetchError("truncated chunk size") }
             let sizeText = String(decoding: input[index..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
-            guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), size >= 0 else {
+            guard let size = Int(sizeText.trimmingWhitespace(), radix: 16), size >= 0 else {
                 throw CRLFetchError("bad chunk size")
             }
             index = lineEnd.upperBound

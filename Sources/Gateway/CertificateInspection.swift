@@ -1,5 +1,6 @@
 import CNS
-import Foundation
+import FoundationEssentials
+import OIDC
 import TLS
 
 /// `cns-gateway inspect-cert`: what the gateway reads from a certificate and the verdict
@@ -27,9 +28,7 @@ public enum CertificateInspection {
         let verdict = LoginVerdict.evaluate(chain: chainVerdict, peer: peer, profile: profile)
         let report = VerdictReport(verdict: verdict, chainChecked: chain != nil)
         if json {
-            let data = try JSONSerialization.data(withJSONObject: report.dictionary(file: file),
-                                                  options: [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted])
-            return Output(text: String(decoding: data, as: UTF8.self), accepted: verdict.accepted)
+            return Output(text: JSONValue.object(report.dictionary(file: file)).prettyText, accepted: verdict.accepted)
         }
         return Output(text: report.humanText(file: file), accepted: verdict.accepted)
     }
@@ -40,46 +39,49 @@ struct VerdictReport {
     let verdict: LoginVerdict
     let chainChecked: Bool
 
-    func dictionary(file: String? = nil) -> [String: Any] {
-        var out: [String: Any] = ["reason": verdict.reason, "accepted": verdict.accepted]
-        if let file { out["file"] = file }
-        if let peer = verdict.peer {
-            var cert: [String: Any] = ["subject": peer.subject, "issuer": peer.issuer, "serial": peer.serialHex, "sha256": peer.sha256]
-            if let d = peer.notBefore { cert["not_before"] = ISO8601.string(d) }
-            if let d = peer.notAfter { cert["not_after"] = ISO8601.string(d) }
-            out["certificate"] = cert
-        }
+    func dictionary(file: String? = nil) -> [String: JSONValue] {
+        var out: [String: JSONValue] = ["reason": .string(verdict.reason), "accepted": .bool(verdict.accepted)]
+        if let file { out["file"] = .string(file) }
+        if let peer = verdict.peer { out["certificate"] = .object(Self.certificateDictionary(peer)) }
         out["chain"] = chainChecked
-            ? ["reason": verdict.chain.reason.rawValue, "openssl_code": Int(verdict.chain.opensslCode), "openssl_error": verdict.chain.opensslError]
-            : NSNull()
+            ? ["reason": .string(verdict.chain.reason.rawValue), "openssl_code": .int(Int(verdict.chain.opensslCode)),
+               "openssl_error": .string(verdict.chain.opensslError)]
+            : .null
         if let rejection = verdict.rejection {
-            out["profile"] = ["reason": rejection.reason.rawValue, "detail": rejection.detail]
+            out["profile"] = ["reason": .string(rejection.reason.rawValue), "detail": .string(rejection.detail)]
         } else {
             out["profile"] = ["reason": verdict.identity == nil ? "not_checked" : "ok"]
         }
-        out["identity"] = verdict.identity.map(VerdictReport.identityDictionary) ?? NSNull()
+        out["identity"] = verdict.identity.map { .object(VerdictReport.identityDictionary($0)) } ?? .null
         return out
     }
 
-    static func identityDictionary(_ identity: CNSIdentity) -> [String: Any] {
-        let cf = identity.codiceFiscale
-        var out: [String: Any] = [
-            "fiscal_code": cf.value,
-            "key": "\(identity.keyAlgorithm) \(identity.keyBits)",
-            "signature_algorithm": identity.signatureAlgorithm,
-            "policies": identity.policyOIDs,
-            "source": identity.source.rawValue,
+    static func certificateDictionary(_ peer: PeerCertificate) -> [String: JSONValue] {
+        var cert: [String: JSONValue] = [
+            "subject": .string(peer.subject), "issuer": .string(peer.issuer), "serial": .string(peer.serialHex), "sha256": .string(peer.sha256),
         ]
-        if let v = identity.cardID { out["card_id"] = v }
-        if let v = identity.givenName { out["given_name"] = v }
-        if let v = identity.surname { out["family_name"] = v }
-        if let v = identity.administration { out["administration"] = v }
-        if let v = identity.organization { out["organization"] = v }
+        if let d = peer.notBefore { cert["not_before"] = .string(ISO8601.string(d)) }
+        if let d = peer.notAfter { cert["not_after"] = .string(ISO8601.string(d)) }
+        return cert
+    }
+
+    static func identityDictionary(_ identity: CNSIdentity) -> [String: JSONValue] {
+        let cf = identity.codiceFiscale
+        var out: [String: JSONValue] = [
+            "fiscal_code": .string(cf.value),
+            "key": .string("\(identity.keyAlgorithm) \(identity.keyBits)"),
+            "signature_algorithm": .string(identity.signatureAlgorithm),
+            "policies": .array(identity.policyOIDs.map(JSONValue.string)),
+            "source": .string(identity.source.rawValue),
+        ]
+        if let v = identity.cardID { out["card_id"] = .string(v) }
+        if let v = identity.givenName { out["given_name"] = .string(v) }
+        if let v = identity.surname { out["family_name"] = .string(v) }
+        if let v = identity.administration { out["administration"] = .string(v) }
+        if let v = identity.organization { out["organization"] = .string(v) }
         if let sex = cf.sex { out["gender"] = sex == .female ? "female" : "male" }
-        if let birth = cf.birthDate() {
-            out["birthdate"] = String(format: "%04d-%02d-%02d", birth.year, birth.month, birth.day)
-        }
-        if let place = cf.placeCode { out["birth_place_code"] = place }
+        if let birth = cf.birthDateText() { out["birthdate"] = .string(birth) }
+        if let place = cf.placeCode { out["birth_place_code"] = .string(place) }
         return out
     }
 

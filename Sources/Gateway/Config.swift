@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 public import Posix
 public import TLS
 
@@ -175,7 +175,7 @@ extension GatewayConfig {
                                                                       choices: ["require", "best-effort"])) ?? .bestEffort
             var legacy: [String] = []
             for (i, entry) in reader.stringArray(trust, "legacy_issuers", path: "trust", default: []).enumerated() {
-                let hex = entry.replacingOccurrences(of: ":", with: "")
+                let hex = entry.replacing(":", with: "")
                 if hex.count == 64 && hex.allSatisfy(\.isHexDigit) {
                     legacy.append(entry)
                 } else if let resolved = reader.checkPath(entry, keyPath: "trust.legacy_issuers[\(i)]", mustBe: .file) {

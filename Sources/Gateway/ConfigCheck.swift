@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import TLS
 
 /// `check-config`: everything a start would load, with every problem reported in one run,

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import TOMLKit
 
 /// A TOML document as plain values, so the strict reader below does not depend on the
@@ -192,16 +192,16 @@ final class ConfigReader {
 
     func checkPath(_ raw: String, keyPath: String, mustBe kind: PathKind) -> String? {
         let resolved = raw.hasPrefix("/") ? raw : "\(baseDirectory)/\(raw)"
-        var isDirectory: ObjCBool = false
+        var isDirectory = false
         guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) else {
             problem(keyPath, "\(resolved): no such file")
             return nil
         }
-        if kind == .file && isDirectory.boolValue {
+        if kind == .file && isDirectory {
             problem(keyPath, "\(resolved): is a directory, expected a file")
             return nil
         }
-        if kind == .directory && !isDirectory.boolValue {
+        if kind == .directory && !isDirectory {
             problem(keyPath, "\(resolved): is not a directory")
             return nil
         }

@@ -3,7 +3,7 @@ import Glibc
 #endif
 import Dispatch
 import EventLoop
-import Foundation
+import FoundationEssentials
 import Logging
 import Metrics
 import Posix
@@ -39,7 +39,7 @@ public final class GatewayServer {
         do {
             config = try GatewayConfig.load(path: configPath)
         } catch {
-            FileHandle.standardError.write(Data("cns-gateway: invalid configuration\n\(error)\n".utf8))
+            Posix.Process.writeStandardError("cns-gateway: invalid configuration\n\(error)\n")
             return 2
         }
         GatewayLogHandler.bootstrap(level: config.logLevel, format: config.logFormat)
@@ -98,7 +98,7 @@ public final class GatewayServer {
         let started = Atomic<Int>(0)
         for id in 0..<threads {
             let boundListeners = listeners
-            let thread = Thread { [wakers, finished] in
+            Posix.Thread.start(name: "cns-loop-\(id)") { [wakers, finished] in
                 do {
                     let worker = try Worker(id: id, shared: shared, listeners: boundListeners, router: router)
                     wakers.add(worker.waker)
@@ -110,8 +110,6 @@ public final class GatewayServer {
                 }
                 finished.signal()
             }
-            thread.name = "cns-loop-\(id)"
-            thread.start()
         }
         while started.load(ordering: .acquiring) < threads { usleep(1000) }
         logger.info("ready", metadata: [

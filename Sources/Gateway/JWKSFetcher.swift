@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import OIDC
 import TLS
 
@@ -100,7 +100,7 @@ struct FetchTarget: Equatable {
         guard target.hasPrefix("/"), target.utf8.allSatisfy(printable) else {
             throw JWKSFetchError(.url, "jwks_uri has an unusable path")
         }
-        let bracketed = host.contains(":") ? "[\(host)]" : host
+        let bracketed = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
         hostHeader = port == defaultPort ? bracketed : "\(bracketed):\(port)"
     }
 
@@ -265,14 +265,14 @@ struct HTTPClientResponseParser {
     /// RFC 9112 section 6.3, strictly: chunked alone, or one Content-Length, or until close.
     private func framing(_ fields: [String: [String]]) throws(JWKSFetchError) -> State {
         if let codings = fields["content-encoding"]?.joined(separator: ","),
-           !codings.split(separator: ",").allSatisfy({ $0.trimmingCharacters(in: .whitespaces).lowercased() == "identity" }) {
+           !codings.split(separator: ",").allSatisfy({ $0.trimmingWhitespace().lowercased() == "identity" }) {
             throw JWKSFetchError(.header, "unsupported Content-Encoding \"\(codings.prefix(40))\"")
         }
         let lengths = (fields["content-length"] ?? []).flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }
-            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .map { $0.trimmingWhitespace() }
         if let codings = fields["transfer-encoding"]?.joined(separator: ",") {
             guard lengths.isEmpty else { throw JWKSFetchError(.header, "both Transfer-Encoding and Content-Length") }
-            let list = codings.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            let list = codings.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingWhitespace().lowercased() }
             guard list == ["chunked"] else { throw JWKSFetchError(.header, "unsupported Transfer-Encoding \"\(codings.prefix(40))\"") }
             return .chunkSize
         }
@@ -309,7 +309,7 @@ struct HTTPClientResponseParser {
         let value = line[(colon + 1)...]
         guard value.allSatisfy({ $0 == 9 || $0 >= 32 && $0 != 127 }) else { throw JWKSFetchError(.header, "control character in a header field") }
         let name = String(decoding: line[..<colon], as: UTF8.self).lowercased()
-        return (name, String(decoding: value, as: UTF8.self).trimmingCharacters(in: CharacterSet(charactersIn: " \t")))
+        return (name, String(decoding: value, as: UTF8.self).trimmingScalars { $0 == " " || $0 == "\t" })
     }
 
     /// RFC 9110 section 5.6.2 tchar.

@@ -1,5 +1,5 @@
 import CNS
-import Foundation
+import FoundationEssentials
 import TLS
 
 /// The gateway's whole verdict on the certificate of one connection: the chain

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 import OIDC
 import Store
 
@@ -56,10 +56,10 @@ public enum OIDCAdmin {
             }
             if let seconds { return now.addingTimeInterval(-amount * seconds) }
         }
-        let formatter = ISO8601DateFormatter()
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withFullDate]
-        return formatter.date(from: text)
+        // A full date and time with a zone (`Z`, `+01:00`, `+0100`), else a calendar date at
+        // midnight UTC; both read leniently, as `ISO8601DateFormatter` did.
+        if let date = try? Date(text, strategy: .iso8601) { return date }
+        return try? Date.ISO8601FormatStyle().year().month().day().parse(text)
     }
 
     /// The audit trail, filtered, one line (text or JSON) per record.

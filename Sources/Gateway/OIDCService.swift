@@ -1,5 +1,5 @@
 import CNS
-import Foundation
+import FoundationEssentials
 import HTTP1
 import Logging
 import OIDC

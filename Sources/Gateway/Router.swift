@@ -1,9 +1,14 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import HTTP1
 import Logging
+import OIDC
 import Pages
 import Posix
 import Store
+import Synchronization
 import TLS
 
 /// What a handler may know about the connection a request came on.
@@ -161,15 +166,16 @@ struct Router: Sendable {
     }
 
     func errorResponse(status: Int, message: String) -> HTTPResponse {
-        json(status: status, ["error": message, "status": status])
+        json(status: status, ["error": .string(message), "status": .int(status)])
     }
 
-    private func json(status: Int, _ object: [String: Any]) -> HTTPResponse {
-        let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return HTTPResponse(status: status, headers: [
+    /// Compact, keys sorted, `/` unescaped: what `JSONSerialization` with `.sortedKeys` and
+    /// `.withoutEscapingSlashes` wrote before (our keys sort the same by bytes as by its collation).
+    private func json(status: Int, _ object: [String: JSONValue]) -> HTTPResponse {
+        HTTPResponse(status: status, headers: [
             HTTPHeader(name: "Content-Type", value: "application/json"),
             HTTPHeader(name: "Cache-Control", value: "no-store"),
-        ], body: [UInt8](body) + [0x0a])
+        ], body: JSONValue.object(object).encoded() + [0x0a])
     }
 
     private func health(_ context: RequestContext) -> HTTPResponse {
@@ -179,22 +185,22 @@ struct Router: Sendable {
         let fresh = generation.trust.crlsFresh
         // Probes hit this every few seconds per balancer: the body changes only with the
         // generation, the last reload, draining or CRL freshness, so it is built once per
-        // such state instead of through JSONSerialization on every request.
+        // such state instead of being encoded on every request.
         let key = HealthResponseCache.Key(generation: generation.number, reloadOK: reload.ok,
                                           reloadTime: reload.time, reloadError: reload.error,
                                           draining: draining, crlsFresh: fresh)
         if let cached = Router.healthCache.response(for: key) { return cached }
-        var last: [String: Any] = ["ok": reload.ok, "time": ISO8601.string(reload.time)]
-        if let error = reload.error { last["error"] = error }
-        let body: [String: Any] = [
+        var last: [String: JSONValue] = ["ok": .bool(reload.ok), "time": .string(ISO8601.string(reload.time))]
+        if let error = reload.error { last["error"] = .string(error) }
+        let body: [String: JSONValue] = [
             "status": draining ? "draining" : "serving",
             "trust": [
-                "generation": generation.number,
-                "ca_certificates": generation.trust.caCount,
-                "crls": generation.trust.crls.count,
-                "crls_fresh": fresh,
+                "generation": .int(generation.number),
+                "ca_certificates": .int(generation.trust.caCount),
+                "crls": .int(generation.trust.crls.count),
+                "crls_fresh": .bool(fresh),
             ],
-            "last_reload": last,
+            "last_reload": .object(last),
         ]
         let response = json(status: draining ? 503 : 200, body)
         Router.healthCache.store(response, for: key)
@@ -208,31 +214,24 @@ struct Router: Sendable {
         let tls = connection.tls
         let login = context.login
         context.reasonForLog = login.reason
-        var body: [String: Any] = [
-            "client_address": connection.client.description,
-            "listener": connection.listener.name,
-            "tls_version": tls?.version ?? "",
-            "cipher": tls?.cipher ?? "",
-            "alpn": tls?.alpn ?? NSNull(),
+        var body: [String: JSONValue] = [
+            "client_address": .string(connection.client.description),
+            "listener": .string(connection.listener.name),
+            "tls_version": .string(tls?.version ?? ""),
+            "cipher": .string(tls?.cipher ?? ""),
+            "alpn": tls?.alpn.map(JSONValue.string) ?? .null,
             "verdict": [
-                "reason": login.reason,
-                "chain_reason": login.chain.reason.rawValue,
-                "openssl_code": Int(login.chain.opensslCode),
-                "openssl_error": login.chain.opensslError,
+                "reason": .string(login.reason),
+                "chain_reason": .string(login.chain.reason.rawValue),
+                "openssl_code": .int(Int(login.chain.opensslCode)),
+                "openssl_error": .string(login.chain.opensslError),
             ],
         ]
-        if let peer = login.peer {
-            var cert: [String: Any] = [
-                "subject": peer.subject, "issuer": peer.issuer, "serial": peer.serialHex, "sha256": peer.sha256,
-            ]
-            if let notBefore = peer.notBefore { cert["not_before"] = ISO8601.string(notBefore) }
-            if let notAfter = peer.notAfter { cert["not_after"] = ISO8601.string(notAfter) }
-            body["client_certificate"] = cert
-        } else {
-            body["client_certificate"] = NSNull()
+        body["client_certificate"] = login.peer.map { .object(VerdictReport.certificateDictionary($0)) } ?? .null
+        body["identity"] = login.identity.map { .object(VerdictReport.identityDictionary($0)) } ?? .null
+        if let rejection = login.rejection {
+            body["profile"] = ["reason": .string(rejection.reason.rawValue), "detail": .string(rejection.detail)]
         }
-        body["identity"] = login.identity.map(VerdictReport.identityDictionary) ?? NSNull()
-        if let rejection = login.rejection { body["profile"] = ["reason": rejection.reason.rawValue, "detail": rejection.detail] }
         return json(status: 200, body)
     }
 }
@@ -248,9 +247,7 @@ enum ISO8601 {
 }
 
 /// The last /healthz response and the state it was built from.
-///
-/// `@unchecked Sendable`: both fields are read and written only under `lock`.
-final class HealthResponseCache: @unchecked Sendable {
+final class HealthResponseCache: Sendable {
     struct Key: Equatable {
         var generation: Int
         var reloadOK: Bool
@@ -260,20 +257,13 @@ final class HealthResponseCache: @unchecked Sendable {
         var crlsFresh: Bool
     }
 
-    private let lock = NSLock()
-    private var key: Key?
-    private var response: HTTPResponse?
+    private let last = Mutex<(key: Key, response: HTTPResponse)?>(nil)
 
     func response(for key: Key) -> HTTPResponse? {
-        lock.lock()
-        defer { lock.unlock() }
-        return self.key == key ? response : nil
+        last.withLock { $0?.key == key ? $0?.response : nil }
     }
 
     func store(_ response: HTTPResponse, for key: Key) {
-        lock.lock()
-        defer { lock.unlock() }
-        self.key = key
-        self.response = response
+        last.withLock { $0 = (key, response) }
     }
 }

@@ -1,5 +1,5 @@
 public import CNS
-public import Foundation
+public import FoundationEssentials
 
 /// What a login proved, kept with the code, the session and the issued tokens: the holder's
 /// data from the card certificate and the certificate's own facts.
@@ -99,9 +99,7 @@ public enum ClaimCatalog {
                 let parts = [subject.givenName, subject.familyName].compactMap { $0 }
                 if !parts.isEmpty { claims[name] = .string(parts.joined(separator: " ")) }
             case "birthdate":
-                if let date = cf?.birthDate(relativeTo: now) {
-                    claims[name] = .string(String(format: "%04d-%02d-%02d", date.year, date.month, date.day))
-                }
+                if let date = cf?.birthDateText(relativeTo: now) { claims[name] = .string(date) }
             case "gender":
                 switch cf?.sex {
                 case .female?: claims[name] = "female"

@@ -36,6 +36,40 @@ enum JSONText {
         }
     }
 
+    /// The same values and key order as `write`. Empty containers keep Foundation's blank
+    /// line (`[` newline newline indent `]`).
+    static func writePretty(_ value: JSONValue, depth: Int, into out: inout [UInt8]) {
+        func newline(indent: Int) {
+            out.append(0x0A)
+            out += repeatElement(0x20, count: 2 * indent)
+        }
+        switch value {
+        case .array(let items):
+            out += [0x5B, 0x0A]
+            for (index, item) in items.enumerated() {
+                if index > 0 { out += [0x2C, 0x0A] }
+                out += repeatElement(0x20, count: 2 * (depth + 1))
+                writePretty(item, depth: depth + 1, into: &out)
+            }
+            newline(indent: depth)
+            out.append(0x5D)
+        case .object(let members):
+            out += [0x7B, 0x0A]
+            let keys = members.keys.map { ($0, Array($0.utf8)) }.sorted { $0.1.lexicographicallyPrecedes($1.1) }
+            for (index, key) in keys.enumerated() {
+                if index > 0 { out += [0x2C, 0x0A] }
+                out += repeatElement(0x20, count: 2 * (depth + 1))
+                writeString(key.0, into: &out)
+                out += [0x20, 0x3A, 0x20]
+                writePretty(members[key.0]!, depth: depth + 1, into: &out)
+            }
+            newline(indent: depth)
+            out.append(0x7D)
+        default:
+            write(value, into: &out)
+        }
+    }
+
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     static func writeString(_ s: String, into out: inout [UInt8]) {

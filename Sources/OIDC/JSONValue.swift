@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// A JSON value as plain Sendable data: JWT headers and claims, JWKs, discovery documents,
 /// stored claim snapshots. Decoding is strict about types (a JSON `true` is never a number).
@@ -44,6 +44,23 @@ public enum JSONValue: Sendable, Equatable, Hashable, Codable {
     }
 
     public var text: String { String(decoding: encoded(), as: UTF8.self) }
+
+    /// `s` as a JSON string literal, escaped as `encoded()` escapes it (log lines use it too).
+    public static func quoted(_ s: String) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count + 2)
+        JSONText.writeString(s, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Indented for people, in the layout Foundation's `JSONSerialization` `.prettyPrinted`
+    /// wrote on Linux (`"key" : value`, two spaces a level), so `inspect-cert --json` output
+    /// stayed the same when the gateway stopped linking Foundation.
+    public var prettyText: String {
+        var out: [UInt8] = []
+        JSONText.writePretty(self, depth: 0, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
 
     /// Strict RFC 8259 parsing (see `JSONText`); nil for anything that is not one JSON value.
     public static func decode(_ bytes: some DataProtocol) -> JSONValue? {

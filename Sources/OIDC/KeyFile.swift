@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -33,7 +33,7 @@ public enum KeyFile {
             throw KeyFileError(path: path, reason: String(cString: strerror(errno)))
         }
         guard info.st_mode & 0o077 == 0 else {
-            throw KeyFileError(path: path, reason: String(format: "mode %04o is too open: the keys may have leaked; check, then chmod 600", info.st_mode & 0o777))
+            throw KeyFileError(path: path, reason: "mode \(octalMode(info.st_mode)) is too open: the keys may have leaked; check, then chmod 600")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw KeyFileError(path: path, reason: "not a cns-gateway key file")
@@ -111,11 +111,24 @@ public enum KeyFile {
             unlink(temporary)
             throw KeyFileError(path: path, reason: reason)
         }
-        let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let directory = open(directoryPart(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directory >= 0 {
             fsync(directory)
             close(directory)
         }
+    }
+
+    /// The permission bits as `ls` and `chmod` write them: `0644`.
+    static func octalMode(_ mode: mode_t) -> String {
+        let digits = String(mode & 0o777, radix: 8)
+        return String(repeating: "0", count: 4 - digits.count) + digits
+    }
+
+    /// What `NSString.deletingLastPathComponent` gives for a file path: `/a/b` for `/a/b/c`,
+    /// `/` for `/c`, empty (so nothing to fsync) for a bare name.
+    static func directoryPart(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "" }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// Loads the file, creating it (first start) or adding keys for newly required algorithms.

@@ -1,5 +1,5 @@
 public import HTTP1
-import Foundation
+import FoundationEssentials
 import Crypto
 
 /// What the citizen sees when the provider answers with a page instead of a redirect or JSON.
@@ -134,7 +134,7 @@ enum HTTPResponses {
 extension Base64URL {
     /// Standard padded Base64 (for CSP hashes).
     static func standard(_ bytes: some Sequence<UInt8>) -> String {
-        var s = encode(bytes).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        var s = encode(bytes).replacing("-", with: "+").replacing("_", with: "/")
         while s.utf8.count % 4 != 0 { s += "=" }
         return s
     }
@@ -174,7 +174,7 @@ enum CookieHeader {
         for piece in header.split(separator: ";") {
             let trimmed = piece.trimmingPrefix(while: { $0 == " " })
             if let eq = trimmed.firstIndex(of: "="), trimmed[..<eq] == name {
-                return String(trimmed[trimmed.index(after: eq)...]).trimmingCharacters(in: [" ", "\""])
+                return trimmed[trimmed.index(after: eq)...].trimmingScalars { $0 == " " || $0 == "\"" }
             }
         }
         return nil

@@ -1,5 +1,5 @@
 import HTTP1
-import Foundation
+import FoundationEssentials
 
 /// A validated authorization request (OIDC Core section 3.1.2.1).
 struct AuthorizationRequest {
@@ -28,7 +28,7 @@ extension Provider {
     func authorize(_ request: HTTPRequest, info: ProviderRequestInfo) -> OIDCOutcome {
         let pairs: [(name: String, value: String)]?
         if request.method == "POST" {
-            let type = request.header("Content-Type")?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            let type = request.header("Content-Type")?.split(separator: ";").first.map { $0.trimmingWhitespace().lowercased() }
             pairs = type == "application/x-www-form-urlencoded" ? FormURLEncoding.decodeStrict(request.body) : nil
         } else {
             pairs = FormURLEncoding.decodeStrict(Array((request.query ?? "").utf8))

@@ -1,5 +1,5 @@
 import HTTP1
-import Foundation
+import FoundationEssentials
 
 extension Provider {
     static let assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -15,7 +15,7 @@ extension Provider {
             guard parts.count == 2, parts[0].lowercased() == "basic" else {
                 throw .invalidClient("unsupported Authorization scheme", basic: true)
             }
-            guard let data = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
+            guard let data = Data(base64Encoded: parts[1].trimmingWhitespace()),
                   let decoded = String(data: data, encoding: .utf8), let colon = decoded.firstIndex(of: ":"),
                   // RFC 6749 section 2.3.1: both halves are form-urlencoded before Base64.
                   let id = FormURLEncoding.decodeStrict(Array("x=\(decoded[..<colon])".utf8))?.first?.value,

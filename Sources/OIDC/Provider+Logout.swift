@@ -1,5 +1,5 @@
 import HTTP1
-import Foundation
+import FoundationEssentials
 
 extension Provider {
     /// OpenID Connect RP-Initiated Logout 1.0: ends the session and returns to a registered

@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+import FoundationEssentials
 
 /// `prompt=login` and `max_age` (OIDC Core section 3.1.2.1) ask for a card signature newer than
 /// the request. The card signs only in the TLS handshake, and the login listeners never resume

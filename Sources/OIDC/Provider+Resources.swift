@@ -1,5 +1,5 @@
 import HTTP1
-import Foundation
+import FoundationEssentials
 
 extension Provider {
     /// Verifies one of our access tokens (RFC 9068 section 4) and finds its record.
@@ -31,7 +31,7 @@ extension Provider {
         if let authorization = request.header("Authorization") {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw .invalidToken("expected a Bearer token") }
-            token = String(parts[1]).trimmingCharacters(in: .whitespaces)
+            token = parts[1].trimmingWhitespace()
         }
         if request.method == "POST", request.header("Content-Type")?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true,
            let form = FormURLEncoding.decodeStrict(request.body), let bodyToken = form.first(where: { $0.name == "access_token" })?.value {

@@ -1,6 +1,6 @@
 import HTTP1
 import Crypto
-import Foundation
+import FoundationEssentials
 
 extension Provider {
     /// The token endpoint (OIDC Core section 3.1.3): one code, once, for the client it was issued to.

@@ -1,5 +1,5 @@
 public import HTTP1
-public import Foundation
+public import FoundationEssentials
 import Crypto
 import Synchronization
 
@@ -184,7 +184,7 @@ public final class Provider: Sendable {
     /// (RFC 6749 section 3.2: parameters must not be included more than once).
     func formParameters(_ request: HTTPRequest) throws(OAuthFailure) -> [String: String] {
         let type = request.header("Content-Type")?.split(separator: ";").first.map {
-            $0.trimmingCharacters(in: .whitespaces).lowercased()
+            $0.trimmingWhitespace().lowercased()
         }
         guard type == "application/x-www-form-urlencoded" else {
             throw .invalidRequest("the body must be application/x-www-form-urlencoded")

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// How a client authenticates at the token, introspection and revocation endpoints
 /// (OIDC Core section 9; `none` = a public client, which must use PKCE).
@@ -139,7 +139,7 @@ public enum RedirectURIRule {
     }
 
     static func isLoopback(_ host: String) -> Bool {
-        let h = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let h = host.lowercased().trimmingScalars { $0 == "[" || $0 == "]" }
         return h == "localhost" || h == "::1" || h.hasPrefix("127.")
     }
 }

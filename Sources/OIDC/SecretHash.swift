@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Crypto
 import _CryptoExtras
 
@@ -67,7 +67,7 @@ public struct SecretHash: Sendable, Equatable, CustomStringConvertible {
     }
 
     static func b64encode(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "=", with: "")
+        Data(bytes).base64EncodedString().replacing("=", with: "")
     }
 
     static func b64decode(_ text: Substring) -> [UInt8]? {

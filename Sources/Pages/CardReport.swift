@@ -1,5 +1,5 @@
 public import CNS
-public import Foundation
+public import FoundationEssentials
 
 /// What `/verifica` shows about the certificate a browser presented. Every string here may come
 /// from the certificate, which the client controls: the renderer escapes all of it.

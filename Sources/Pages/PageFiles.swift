@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The files that make up the page set: the ones in `Resources/`, embedded in the binary, and
 /// an administrator's replacements with the same names in the override directory.
@@ -72,7 +75,7 @@ struct PageFiles: Sendable {
         do {
             entries = try FileManager.default.contentsOfDirectory(atPath: directory)
         } catch {
-            throw PageError(reason: "pages override directory \(directory): cannot list it (\(error.localizedDescription))")
+            throw PageError(reason: "pages override directory \(directory): cannot list it (\(systemReason(error)))")
         }
         var files: [String: String] = [:]
         let known = Set(allNames)
@@ -93,6 +96,12 @@ struct PageFiles: Sendable {
             files[entry] = text
         }
         return files
+    }
+
+    /// The system's words for the errno under a FileManager error ("No such file or directory").
+    private static func systemReason(_ error: any Error) -> String {
+        guard let posix = (error as? CocoaError)?.underlying as? POSIXError else { return "\(error)" }
+        return String(cString: strerror(posix.code.rawValue))
     }
 
     private static func decodeStrings(_ text: String, file: String) throws(PageError) -> TemplateValue {

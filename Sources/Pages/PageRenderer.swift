@@ -1,5 +1,5 @@
 import CNS
-import Foundation
+import FoundationEssentials
 
 /// Renders the citizen-facing pages: the landing page, `/verifica` and one error page per
 /// reason code, in Italian or English. Pure after `init`: no I/O, no clock, no global state,
@@ -217,7 +217,9 @@ public struct PageRenderer: Sendable {
     static func telephoneLink(_ phone: String) -> String? {
         let digits = phone.filter { $0.isASCII && $0.isNumber }
         guard !digits.isEmpty else { return nil }
-        let plus = phone.trimmingCharacters(in: .whitespaces).hasPrefix("+") ? "+" : ""
+        // Leading blanks as Foundation's `CharacterSet.whitespaces`: tab and category Zs.
+        let start = phone.unicodeScalars.drop { $0 == "\t" || $0.properties.generalCategory == .spaceSeparator }
+        let plus = String(String.UnicodeScalarView(start)).hasPrefix("+") ? "+" : ""
         return "tel:" + plus + digits
     }
 

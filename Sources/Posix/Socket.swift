@@ -114,6 +114,18 @@ public enum Process {
         return n > 0 ? n : nil
     }
 
+    /// Writes `text` to standard error, unbuffered and whole (EINTR and short writes retried);
+    /// for failures before logging is set up. A closed or broken stderr loses the text.
+    public static func writeStandardError(_ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return }
+            bytes = bytes.dropFirst(n)
+        }
+    }
+
     public static func monotonicNanoseconds() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CLinux
-import Foundation
+import FoundationEssentials
 
 /// The sd_notify protocol and socket activation, spoken directly (no libsystemd):
 /// datagrams to `$NOTIFY_SOCKET`, descriptors from `$LISTEN_FDS`.

@@ -11,11 +11,11 @@ enum Migrations {
         func render(_ template: String) -> String {
             switch self {
             case .sqlite:
-                template.replacingOccurrences(of: "{int}", with: "INTEGER")
-                    .replacingOccurrences(of: "{serial}", with: "INTEGER PRIMARY KEY AUTOINCREMENT")
+                template.replacing("{int}", with: "INTEGER")
+                    .replacing("{serial}", with: "INTEGER PRIMARY KEY AUTOINCREMENT")
             case .postgres:
-                template.replacingOccurrences(of: "{int}", with: "BIGINT")
-                    .replacingOccurrences(of: "{serial}", with: "BIGSERIAL PRIMARY KEY")
+                template.replacing("{int}", with: "BIGINT")
+                    .replacing("{serial}", with: "BIGSERIAL PRIMARY KEY")
             }
         }
     }

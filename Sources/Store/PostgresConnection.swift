@@ -1,5 +1,8 @@
 internal import CPostgres
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 public import OIDC
 
 extension StoreError {
@@ -58,7 +61,7 @@ final class PostgresConnection: @unchecked Sendable {
     var isBroken: Bool { CNSPQ_status(conn) != CONNECTION_OK }
 
     private static func trim(_ text: String) -> String {
-        text.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "\n", with: " ")
+        text.trimmingScalars(where: \.isWhitespaceOrNewline).replacing("\n", with: " ")
     }
 
     /// Statements without parameters (DDL, transaction control); several may be separated by `;`.

@@ -1,5 +1,5 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
 import OIDC
 import Synchronization
 
@@ -32,7 +32,7 @@ final class PostgresPool: Sendable {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw StoreError(code: StoreError.unavailableCode, reason: "\(file): cannot read the database password")
             }
-            password = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
+            password = String(decoding: data, as: UTF8.self).trimmingScalars(where: \.isNewlineScalar)
         }
         return try PostgresConnection(keywords: target.keywords(password: password))
     }

@@ -1,5 +1,6 @@
 public import OIDC
-import Foundation
+import FoundationEssentials
+import Posix
 import Synchronization
 
 /// The shared store: PostgreSQL through libpq, for several gateway instances behind one proxy.
@@ -71,17 +72,14 @@ public final class PostgresStore: OIDCStore, Sendable {
     /// login pages come back within about a second of the database; while it is up, a cheap
     /// query every two seconds, so an idle instance notices an outage before a citizen does.
     private func startProbe() {
-        let thread = Thread { [weak self] in
+        Posix.Thread.start(name: "cns-store-probe") { [weak self] in
             while true {
                 guard let self else { return }
                 let healthy = self.pool.health.isAvailable
                 _ = try? self.run(probe: true) { db throws(StoreError) in try db.query("SELECT 1") }
-                let pause: TimeInterval = healthy && self.pool.health.isAvailable ? 2 : 0.5
-                Thread.sleep(forTimeInterval: pause)
+                Posix.Thread.sleep(seconds: healthy && self.pool.health.isAvailable ? 2 : 0.5)
             }
         }
-        thread.name = "cns-gateway.store-probe"
-        thread.start()
     }
 
     // MARK: codes

@@ -1,5 +1,8 @@
 internal import CSQLite
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import OIDC
 
 /// A value bound to a statement parameter or read from a column.

@@ -1,5 +1,5 @@
 public import OIDC
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// The embedded store: one SQLite file in the state directory, in WAL mode.

@@ -1,6 +1,9 @@
 public import OIDC
 import Crypto
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// The local key that encrypts the provider's secrets in the shared database
@@ -20,12 +23,12 @@ public struct KeyEncryptionKey: Sendable {
 
     public init(bytes: [UInt8]) {
         key = SymmetricKey(data: bytes)
-        id = SHA256.hash(data: Array("cns-gateway kek id".utf8) + bytes).prefix(8).map { String(format: "%02x", $0) }.joined()
+        id = SHA256.hash(data: Array("cns-gateway kek id".utf8) + bytes).prefix(8).map { $0 < 0x10 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 
     /// Pure: the file's bytes to a key.
     public static func parse(_ data: [UInt8]) -> KeyEncryptionKey? {
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(decoding: data, as: UTF8.self).trimmingScalars(where: \.isWhitespaceOrNewline)
         guard text.count == 64 else { return nil }
         var bytes: [UInt8] = []
         var index = text.startIndex
@@ -38,11 +41,17 @@ public struct KeyEncryptionKey: Sendable {
         return KeyEncryptionKey(bytes: bytes)
     }
 
+    /// The permission bits as `ls` and `chmod` write them: `0644`.
+    static func octalMode(_ mode: mode_t) -> String {
+        let digits = String(mode & 0o777, radix: 8)
+        return String(repeating: "0", count: 4 - digits.count) + digits
+    }
+
     public static func load(path: String) throws(LoadError) -> KeyEncryptionKey {
         var info = stat()
         guard stat(path, &info) == 0 else { throw LoadError(path: path, reason: String(cString: strerror(errno))) }
         guard info.st_mode & 0o077 == 0 else {
-            throw LoadError(path: path, reason: String(format: "mode %04o is too open: the key may have leaked; check, then chmod 600", info.st_mode & 0o777))
+            throw LoadError(path: path, reason: "mode \(octalMode(info.st_mode)) is too open: the key may have leaked; check, then chmod 600")
         }
         guard let data = FileManager.default.contents(atPath: path), let key = parse(Array(data)) else {
             throw LoadError(path: path, reason: "expected 64 hex digits (make one with: openssl rand -hex 32)")

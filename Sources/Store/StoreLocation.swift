@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Where the state lives, from `[store] url`: the embedded SQLite file or a shared
 /// PostgreSQL database. Parsing is pure (no I/O) so every rule is unit-tested.
@@ -36,7 +36,7 @@ public enum StoreLocation: Sendable, Equatable {
         guard let host = url.host, !host.isEmpty else { throw ParseError(reason: "needs a host") }
         var database = url.path
         if database.hasPrefix("/") { database.removeFirst() }
-        guard !database.isEmpty, !database.contains("/") else { throw ParseError(reason: "needs a database name: postgres://user@host/database") }
+        guard !database.isEmpty, !database.utf8.contains(UInt8(ascii: "/")) else { throw ParseError(reason: "needs a database name: postgres://user@host/database") }
         var parameters: [String: String] = [:]
         for item in url.queryItems ?? [] {
             guard queryKeys.contains(item.name) else {

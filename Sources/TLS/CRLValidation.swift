@@ -1,6 +1,6 @@
 import COpenSSL
 import COpenSSLShims
-public import Foundation
+public import FoundationEssentials
 
 /// A CA certificate of the bundle, as the CRL refresher needs it: who it is, who issued
 /// it, and where its issuer publishes CRLs.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Splits a file into DER objects: every PEM block with the wanted labels, or the whole
 /// file as one DER object when it holds no PEM armour. Strict: a block that does not
@@ -24,14 +24,14 @@ enum PEMFile {
         var result: [[UInt8]] = []
         var index = 0
         var rest = Substring(text)
-        while let start = rest.range(of: "-----BEGIN ") {
+        while let start = rest.firstRange(of: "-----BEGIN ") {
             index += 1
-            guard let labelEnd = rest[start.upperBound...].range(of: "-----") else {
+            guard let labelEnd = rest[start.upperBound...].firstRange(of: "-----") else {
                 throw TLSError(.file, "\(origin): PEM block \(index) has a broken BEGIN line")
             }
             let label = String(rest[start.upperBound..<labelEnd.lowerBound])
             let endMarker = "-----END \(label)-----"
-            guard let end = rest[labelEnd.upperBound...].range(of: endMarker) else {
+            guard let end = rest[labelEnd.upperBound...].firstRange(of: endMarker) else {
                 throw TLSError(.file, "\(origin): PEM block \(index) (\(label)) has no END line")
             }
             let body = rest[labelEnd.upperBound..<end.lowerBound]
@@ -55,14 +55,14 @@ enum PEMFile {
             throw TLSError(.file, "\(path): cannot list directory")
         }
         return names.filter { !$0.hasPrefix(".") }.sorted().map { "\(path)/\($0)" }.filter {
-            var isDirectory: ObjCBool = false
-            return FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && !isDirectory.boolValue
+            var isDirectory = false
+            return FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && !isDirectory
         }
     }
 
     static func isDirectory(_ path: String) -> Bool {
-        var isDirectory: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+        var isDirectory = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory
     }
 }
 

@@ -1,6 +1,6 @@
 import COpenSSL
 import COpenSSLShims
-public import Foundation
+public import FoundationEssentials
 
 /// The result of one non-blocking TLS operation.
 public enum TLSIOResult: Sendable {

@@ -1,6 +1,6 @@
 import COpenSSL
 import COpenSSLShims
-import Foundation
+import FoundationEssentials
 
 public enum ClientCertificateMode: String, Sendable {
     case none, optional, require

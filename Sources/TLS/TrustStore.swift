@@ -1,6 +1,6 @@
 import COpenSSL
 import COpenSSLShims
-public import Foundation
+public import FoundationEssentials
 
 /// What to do when revocation status cannot be established: a CA without a CRL, or a
 /// CRL past its nextUpdate.
@@ -162,7 +162,7 @@ public final class TrustStore: @unchecked Sendable {
 
     /// A legacy-issuer entry as a SHA-256 fingerprint: hex (colons optional) or a file path.
     static func fingerprint(of spec: String) throws(TLSError) -> [UInt8] {
-        let hex = spec.replacingOccurrences(of: ":", with: "").lowercased()
+        let hex = spec.replacing(":", with: "").lowercased()
         if hex.count == 64, hex.allSatisfy(\.isHexDigit) {
             var bytes: [UInt8] = []
             var index = hex.startIndex

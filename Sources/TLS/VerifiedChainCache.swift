@@ -1,6 +1,6 @@
 import COpenSSL
 import COpenSSLShims
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// SHA-256 fetched once: in OpenSSL 3 `EVP_sha256()` makes every digest look the

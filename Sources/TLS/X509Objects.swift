@@ -1,6 +1,6 @@
 import COpenSSL
 import COpenSSLShims
-import Foundation
+import FoundationEssentials
 
 /// Owns one `X509*`.
 final class X509Certificate {

@@ -1,6 +1,8 @@
 import ArgumentParser
-import Foundation
 import Gateway
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct CNSGateway: ParsableCommand {
@@ -58,8 +60,19 @@ struct InspectCert: ParsableCommand {
         } catch let error as ExitCode {
             throw error
         } catch {
-            FileHandle.standardError.write(Data("cns-gateway: \(error)\n".utf8))
+            writeStandardError("cns-gateway: \(error)\n")
             throw ExitCode(1)
         }
+    }
+}
+
+/// An error for the operator on fd 2, unbuffered and whole, as `FileHandle.standardError` wrote it.
+func writeStandardError(_ text: String) {
+    var bytes = Array(text.utf8)[...]
+    while !bytes.isEmpty {
+        let n = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return }
+        bytes = bytes.dropFirst(n)
     }
 }

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Gateway
 
 /// `cns-gateway hash-secret`: the PHC string for a client's `secret_hash`. The secret is
@@ -42,7 +42,7 @@ struct Keys: ParsableCommand {
             do {
                 for line in try OIDCAdmin.rotateKeys(configPath: options.config, overlap: overlap) { print(line) }
             } catch {
-                FileHandle.standardError.write(Data("\(error)\n".utf8))
+                writeStandardError("\(error)\n")
                 throw ExitCode(1)
             }
         }
@@ -74,7 +74,7 @@ struct Audit: ParsableCommand {
                                             limit: limit, json: json)
             for line in lines { print(line) }
         } catch {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            writeStandardError("\(error)\n")
             throw ExitCode(1)
         }
     }

@@ -38,6 +38,9 @@ void cns_ignore_sigpipe(void);
 int cns_raise_nofile_limit(void);
 int cns_set_cpu_affinity_count(void);
 void cns_malloc_trim(void);
+// Names the calling thread (pthread_setname_np is _GNU_SOURCE-only); Linux keeps 15 bytes,
+// so a longer name is cut rather than refused.
+void cns_set_thread_name(const char *name);
 
 // Sends one sd_notify datagram to the AF_UNIX socket at `path` ('@' = abstract
 // namespace). Returns 0 or -1 with errno set.
