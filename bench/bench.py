@@ -98,7 +98,7 @@ def children(pid):
 def build(out, skip_build, binary=None):
     if not skip_build and binary is None:
         log("building cns-gateway (release, --scratch-path .build-bench)")
-        run(["swift", "build", "-c", "release", "--product", "cns-gateway", "--scratch-path", ".build-bench"],
+        run(["swift", "build", "-c", "release", "--product", "cns-gateway", "--static-swift-stdlib", "--scratch-path", ".build-bench"],
             cwd=REPO, stdout=subprocess.DEVNULL)
     binary = os.path.abspath(binary) if binary else os.path.join(REPO, ".build-bench", "release", "cns-gateway")
     loadgen = os.path.join(out, "loadgen")

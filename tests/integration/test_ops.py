@@ -325,6 +325,13 @@ def test_json_log_lines_have_fields_and_no_secrets(fresh_gateways, pki):
 
 # ---- 4. the demo ------------------------------------------------------------------------------
 
+def _in_group(pid, group):
+    try:
+        return os.getpgid(pid) == group
+    except OSError:
+        return False
+
+
 def test_demo_reaches_ready_and_its_curl_lines_work(tmp_path):
     state = tmp_path / "demo"
     port = harness.free_port()
@@ -383,6 +390,15 @@ def test_demo_reaches_ready_and_its_curl_lines_work(tmp_path):
         claims = json.loads(login.stdout.split("ID token claims:", 1)[1])
         cf = manifest["citizens"]["ok1"]["cf"]
         assert claims["fiscal_number"] == "TINIT-" + cf and claims["aud"] == "demo-service", claims
+
+        # The production build maps no Swift runtime, Foundation, ICU or libpq libraries:
+        # the runtime is linked in, Foundation is not used, libpq loads only for PostgreSQL.
+        gateways = [pid for pid in os.listdir("/proc") if pid.isdigit() and _in_group(int(pid), proc.pid)
+                    and os.path.basename(os.readlink("/proc/%s/exe" % pid)) == "cns-gateway"]
+        assert len(gateways) == 1, gateways
+        mapped = {os.path.basename(line.split()[-1]) for line in open("/proc/%s/maps" % gateways[0]) if "/" in line}
+        unwanted = [name for name in mapped if re.match(r"lib(swiftCore|Foundation|FoundationInternationalization|_FoundationICU|pq)\.so", name)]
+        assert not unwanted, unwanted
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
