@@ -20,6 +20,7 @@ public final class GatewayServer {
     private var shared: SharedState?
     private var listeners: [BoundListener] = []
     private let wakers = WakerList()
+    private let heartbeats = LoopHeartbeats()
     private let finished = DispatchSemaphore(value: 0)
     private var generationNumber = 1
     private let notifier = SystemdNotifier()
@@ -98,9 +99,10 @@ public final class GatewayServer {
         let started = Atomic<Int>(0)
         for id in 0..<threads {
             let boundListeners = listeners
+            let beat = heartbeats.register(loop: id)
             Posix.Thread.start(name: "cns-loop-\(id)") { [wakers, finished] in
                 do {
-                    let worker = try Worker(id: id, shared: shared, listeners: boundListeners, router: router)
+                    let worker = try Worker(id: id, shared: shared, listeners: boundListeners, router: router, heartbeat: beat)
                     wakers.add(worker.waker)
                     started.wrappingAdd(1, ordering: .releasing)
                     worker.run()
@@ -125,8 +127,25 @@ public final class GatewayServer {
         CRLRefresher.start(shared: shared)
 
         let tick = notifier.watchdogInterval.map { Int32(max(0.05, min(1.0, $0)) * 1000) } ?? 1000
+        var reportedStall = false
         while true {
-            if notifier.watchdogInterval != nil { notifier.watchdog() }
+            if notifier.watchdogInterval != nil {
+                // Only while every loop is alive: a stuck loop stops the pings, and systemd
+                // restarts the gateway after WatchdogSec.
+                let stalled = heartbeats.stalled()
+                if stalled.isEmpty {
+                    notifier.watchdog()
+                    reportedStall = false
+                } else if !reportedStall {
+                    reportedStall = true
+                    for (loop, seconds) in stalled {
+                        logger.critical("event_loop_stalled", metadata: [
+                            "loop": .stringConvertible(loop), "seconds": .stringConvertible(Int(seconds)),
+                            "detail": "watchdog pings stop; systemd restarts the gateway after WatchdogSec",
+                        ])
+                    }
+                }
+            }
             guard let signal = Posix.Process.waitForSignal(signals, timeoutMilliseconds: tick) else { continue }
             if signal == SIGHUP {
                 notifier.reloading()

@@ -18,6 +18,7 @@ final class Worker {
     private let logger: Logger
     private let metrics = MetricsRecorder()
     private let mailbox = Mailbox()
+    private let heartbeat: LoopHeartbeats.Beat
     /// How long a deferred handler may take before the client gets a 503.
     static let backendTimeout: UInt64 = 30_000_000_000
     private var slots: [Connection?] = []
@@ -33,8 +34,10 @@ final class Worker {
     static let listenerTokenBit: UInt64 = 1 << 63
     static let sweepInterval: UInt64 = 100_000_000
 
-    init(id: Int, shared: SharedState, listeners: [BoundListener], router: Router) throws(Errno) {
+    init(id: Int, shared: SharedState, listeners: [BoundListener], router: Router,
+         heartbeat: LoopHeartbeats.Beat) throws(Errno) {
         self.id = id
+        self.heartbeat = heartbeat
         self.reactor = try Reactor()
         self.shared = shared
         self.listeners = listeners
@@ -56,6 +59,7 @@ final class Worker {
     /// Runs until draining has finished (no connections left).
     func run() {
         while true {
+            heartbeat.beat()
             if shared.isDraining {
                 if !drainingHandled { beginDrain() }
                 if active == 0 { break }

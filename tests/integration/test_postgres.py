@@ -8,6 +8,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import threading
 import time
@@ -335,3 +336,18 @@ def test_store_url_with_a_password_is_refused(fresh_gateways, pki, rp):
     assert proc.returncode != 0
     output = proc.stdout + proc.stderr
     assert "store.url" in output and "password" in output and "hunter2" not in output, output
+
+
+def test_store_unit_suite_against_the_private_cluster(cluster):
+    """The Swift PostgresStoreTests need a server: they run here, against this cluster
+    (`swift test` alone skips them without CNS_TEST_POSTGRES_URL)."""
+    swift = shutil.which("swift") or "/opt/swift/usr/bin/swift"
+    assert os.access(swift, os.X_OK), "swift not found: install the Swift 6 toolchain and put it on PATH"
+    env = dict(os.environ, CNS_TEST_POSTGRES_URL=cluster.url())
+    run = subprocess.run([swift, "test", "--filter", "StoreTests.PostgresStoreTests"], cwd=harness.REPO, env=env,
+                         capture_output=True, text=True, timeout=1200)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-4000:]
+    passed = re.search(r"Test run with (\d+) tests? in \d+ suites? passed", output)
+    assert passed and int(passed.group(1)) >= 4, output[-4000:]
+    assert "skipped" not in output.split("Test run with")[-1], output[-2000:]
