@@ -22,14 +22,14 @@ struct JWKSFetchError: Error, Sendable, Equatable, CustomStringConvertible {
         self.line = line
     }
 
-    init(_ error: OutboundError) {
+    init(_ error: TLSError) {
         let code: Code = switch error.code {
         case .resolve: .resolve
         case .connect: .connect
         case .timeout: .timeout
-        case .tls: .tls
+        case .handshake, .context: .tls
         case .certificate: .certificate
-        case .io: .io
+        default: .io
         }
         self.init(code, error.reason, file: error.file, line: error.line)
     }
@@ -48,19 +48,19 @@ enum JWKSFetcher {
     /// The body of a 200 response; anything else is an error.
     static func fetch(_ uri: String, timeoutSeconds: Int = timeoutSeconds) throws(JWKSFetchError) -> [UInt8] {
         let target = try FetchTarget(uri)
-        let connection = try transport { () throws(OutboundError) in
+        let connection = try transport { () throws(TLSError) in
             try OutboundConnection(host: target.host, port: target.port, useTLS: target.useTLS, timeoutSeconds: timeoutSeconds)
         }
-        try transport { () throws(OutboundError) in try connection.send(target.request) }
+        try transport { () throws(TLSError) in try connection.send(target.request) }
         var parser = HTTPClientResponseParser(headerLimit: headerLimit, bodyLimit: bodyLimit)
         while true {
-            let bytes = try transport { () throws(OutboundError) in try connection.receive() }
+            let bytes = try transport { () throws(TLSError) in try connection.receive() }
             if bytes.isEmpty { return try parser.finish() }
             if let body = try parser.consume(bytes) { return body }
         }
     }
 
-    private static func transport<T>(_ body: () throws(OutboundError) -> T) throws(JWKSFetchError) -> T {
+    private static func transport<T>(_ body: () throws(TLSError) -> T) throws(JWKSFetchError) -> T {
         do { return try body() } catch { throw JWKSFetchError(error) }
     }
 }

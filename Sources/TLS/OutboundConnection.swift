@@ -5,27 +5,6 @@ import Glibc
 #endif
 import Posix
 
-/// A failed outgoing connection. `code` is what tests match; `reason` is the one line the log gets.
-public struct OutboundError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Code: String, Sendable {
-        case resolve, connect, timeout, tls, certificate, io
-    }
-    public var code: Code
-    public var reason: String
-    public var file: String
-    public var line: Int
-
-    public init(_ code: Code, _ reason: String, file: String = #fileID, line: Int = #line) {
-        self.code = code
-        self.reason = reason
-        self.file = file
-        self.line = line
-    }
-
-    public var description: String { reason }
-    public static func == (lhs: OutboundError, rhs: OutboundError) -> Bool { lhs.code == rhs.code }
-}
-
 /// One blocking outgoing TCP connection, TLS or plain, every step (connect, handshake, each
 /// write and read) bounded by a single deadline. For the rare fetch the control thread makes
 /// (a client's `jwks_uri` at start and on SIGHUP), never for a loop thread.
@@ -43,13 +22,13 @@ public final class OutboundConnection {
     /// `host` is a name or an IP literal (IPv6 without brackets). With `useTLS` the server's
     /// chain is verified against the system trust store (`SSL_CERT_FILE` / `SSL_CERT_DIR`
     /// override it) and its name or address checked against `host`.
-    public init(host: String, port: UInt16, useTLS: Bool, timeoutSeconds: Int) throws(OutboundError) {
+    public init(host: String, port: UInt16, useTLS: Bool, timeoutSeconds: Int) throws(TLSError) {
         let peer = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         let deadline = Deadline(seconds: timeoutSeconds)
         let fd = try Self.connect(host: host, port: port, peer: peer, deadline: deadline)
         var session: ClientTLSSession?
         if useTLS {
-            do throws(OutboundError) {
+            do throws(TLSError) {
                 // The context object may go at once: SSL_new takes its own reference to the SSL_CTX.
                 let started = try ClientTLSSession(context: try ClientTLSContext(), fd: fd, host: host)
                 while try !started.handshake(peer: peer) {
@@ -70,7 +49,7 @@ public final class OutboundConnection {
     deinit { Socket.close(fd) }
 
     /// Writes all of `bytes`.
-    public func send(_ bytes: [UInt8]) throws(OutboundError) {
+    public func send(_ bytes: [UInt8]) throws(TLSError) {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
         defer { buffer.deallocate() }
         buffer.copyBytes(from: bytes)
@@ -91,7 +70,7 @@ public final class OutboundConnection {
     }
 
     /// Up to `limit` bytes; empty at the end of the stream.
-    public func receive(limit: Int = 16_384) throws(OutboundError) -> [UInt8] {
+    public func receive(limit: Int = 16_384) throws(TLSError) -> [UInt8] {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: limit, alignment: 1)
         defer { buffer.deallocate() }
         while true {
@@ -105,17 +84,17 @@ public final class OutboundConnection {
         }
     }
 
-    private func plain<T>(_ operation: String, _ body: () throws(Errno) -> T) throws(OutboundError) -> T {
+    private func plain<T>(_ operation: String, _ body: () throws(Errno) -> T) throws(TLSError) -> T {
         do {
             return try body()
         } catch {
-            throw OutboundError(.io, "\(operation) \(peer): \(String(cString: strerror(error.code)))")
+            throw TLSError(.io, "\(operation) \(peer): \(String(cString: strerror(error.code)))")
         }
     }
 
     // MARK: connect
 
-    private static func connect(host: String, port: UInt16, peer: String, deadline: Deadline) throws(OutboundError) -> Int32 {
+    private static func connect(host: String, port: UInt16, peer: String, deadline: Deadline) throws(TLSError) -> Int32 {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -123,11 +102,11 @@ public final class OutboundConnection {
         var list: UnsafeMutablePointer<addrinfo>?
         let rc = getaddrinfo(host, String(port), &hints, &list)
         guard rc == 0, let list else {
-            throw OutboundError(.resolve, "resolve \(host): \(String(cString: gai_strerror(rc)))")
+            throw TLSError(.resolve, "resolve \(host): \(String(cString: gai_strerror(rc)))")
         }
         defer { freeaddrinfo(list) }
         // Every address in the resolver's order (RFC 6724); the last failure is the one reported.
-        var failure = OutboundError(.connect, "connect to \(peer): no address")
+        var failure = TLSError(.connect, "connect to \(peer): no address")
         var next: UnsafeMutablePointer<addrinfo>? = list
         while let entry = next?.pointee {
             next = entry.ai_next
@@ -140,24 +119,24 @@ public final class OutboundConnection {
         throw failure
     }
 
-    private static func connect(_ entry: addrinfo, peer: String, deadline: Deadline) throws(OutboundError) -> Int32 {
+    private static func connect(_ entry: addrinfo, peer: String, deadline: Deadline) throws(TLSError) -> Int32 {
         let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         let fd = socket(entry.ai_family, type, entry.ai_protocol)
-        guard fd >= 0 else { throw OutboundError(.connect, "connect to \(peer): socket: \(String(cString: strerror(errno)))") }
-        do throws(OutboundError) {
+        guard fd >= 0 else { throw TLSError(.connect, "connect to \(peer): socket: \(String(cString: strerror(errno)))") }
+        do throws(TLSError) {
             if Glibc.connect(fd, entry.ai_addr, entry.ai_addrlen) != 0 {
                 // A non-blocking connect interrupted by a signal goes on in the background,
                 // like EINPROGRESS; calling connect again would only answer EALREADY.
                 let code = errno
                 guard code == EINPROGRESS || code == EINTR else {
-                    throw OutboundError(.connect, "connect to \(peer): \(String(cString: strerror(code)))")
+                    throw TLSError(.connect, "connect to \(peer): \(String(cString: strerror(code)))")
                 }
                 try wait(fd, for: Int16(POLLOUT), until: deadline, during: "connect to \(peer)")
                 var pending: Int32 = 0
                 var length = socklen_t(MemoryLayout<Int32>.size)
                 if getsockopt(fd, SOL_SOCKET, SO_ERROR, &pending, &length) != 0 { pending = errno }
                 if pending != 0 {
-                    throw OutboundError(.connect, "connect to \(peer): \(String(cString: strerror(pending)))")
+                    throw TLSError(.connect, "connect to \(peer): \(String(cString: strerror(pending)))")
                 }
             }
             return fd
@@ -169,17 +148,17 @@ public final class OutboundConnection {
 
     /// poll(2) for `events` with what is left of the deadline. Error and hang-up conditions
     /// return too: the next call on the socket reports them.
-    private static func wait(_ fd: Int32, for events: Int16, until deadline: Deadline, during step: String) throws(OutboundError) {
+    private static func wait(_ fd: Int32, for events: Int16, until deadline: Deadline, during step: String) throws(TLSError) {
         while true {
             let milliseconds = deadline.remainingMilliseconds
             guard milliseconds > 0 else {
-                throw OutboundError(.timeout, "timed out after \(deadline.seconds) s (\(step))")
+                throw TLSError(.timeout, "timed out after \(deadline.seconds) s (\(step))")
             }
             var entry = pollfd(fd: fd, events: events, revents: 0)
             let ready = poll(&entry, 1, milliseconds)
             if ready > 0 { return }
             if ready < 0 && errno != EINTR {
-                throw OutboundError(.io, "\(step): poll: \(String(cString: strerror(errno)))")
+                throw TLSError(.io, "\(step): poll: \(String(cString: strerror(errno)))")
             }
         }
     }
@@ -208,7 +187,7 @@ struct Deadline {
 final class ClientTLSContext {
     let pointer: OpaquePointer
 
-    init() throws(OutboundError) {
+    init() throws(TLSError) {
         OpenSSLErrorQueue.clear()
         guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw Self.failure("SSL_CTX_new") }
         pointer = ctx
@@ -224,8 +203,8 @@ final class ClientTLSContext {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
     }
 
-    private static func failure(_ step: String) -> OutboundError {
-        OutboundError(.tls, "TLS: \(step): \(OpenSSLErrorQueue.drain())")
+    private static func failure(_ step: String) -> TLSError {
+        TLSError(.handshake, "TLS: \(step): \(OpenSSLErrorQueue.drain())")
     }
 
     deinit { SSL_CTX_free(pointer) }
@@ -237,23 +216,23 @@ final class ClientTLSSession {
     /// What the last call that could not finish waits for (POLLIN or POLLOUT).
     private(set) var lastWant = Int16(POLLIN)
 
-    init(context: ClientTLSContext, fd: Int32, host: String) throws(OutboundError) {
+    init(context: ClientTLSContext, fd: Int32, host: String) throws(TLSError) {
         OpenSSLErrorQueue.clear()
         guard let ssl = SSL_new(context.pointer) else {
-            throw OutboundError(.tls, "TLS: SSL_new: \(OpenSSLErrorQueue.drain())")
+            throw TLSError(.handshake, "TLS: SSL_new: \(OpenSSLErrorQueue.drain())")
         }
         self.ssl = ssl
         SSL_set_connect_state(ssl)
-        guard SSL_set_fd(ssl, fd) == 1 else { throw OutboundError(.tls, "TLS: SSL_set_fd: \(OpenSSLErrorQueue.drain())") }
+        guard SSL_set_fd(ssl, fd) == 1 else { throw TLSError(.handshake, "TLS: SSL_set_fd: \(OpenSSLErrorQueue.drain())") }
         if Self.isIPAddress(host) {
             // RFC 6066 section 3: no SNI for an address; the certificate must name the address itself.
             guard X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1 else {
-                throw OutboundError(.tls, "TLS: cannot check the address \(host): \(OpenSSLErrorQueue.drain())")
+                throw TLSError(.handshake, "TLS: cannot check the address \(host): \(OpenSSLErrorQueue.drain())")
             }
         } else {
             SSL_set_hostflags(ssl, UInt32(X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS))
             guard SSL_set1_host(ssl, host) == 1, CNSSSL_SSL_set_tlsext_host_name(ssl, host) == 1 else {
-                throw OutboundError(.tls, "TLS: cannot use the host name \(host): \(OpenSSLErrorQueue.drain())")
+                throw TLSError(.handshake, "TLS: cannot use the host name \(host): \(OpenSSLErrorQueue.drain())")
             }
         }
     }
@@ -267,7 +246,7 @@ final class ClientTLSSession {
     }
 
     /// True when done, false when it must wait for `lastWant`.
-    func handshake(peer: String) throws(OutboundError) -> Bool {
+    func handshake(peer: String) throws(TLSError) -> Bool {
         OpenSSLErrorQueue.clear()
         let rc = SSL_do_handshake(ssl)
         if rc == 1 { return true }
@@ -276,32 +255,32 @@ final class ClientTLSSession {
         if verify != Int(X509_V_OK) {
             OpenSSLErrorQueue.clear()
             let reason = String(cString: X509_verify_cert_error_string(verify))
-            throw OutboundError(.certificate, "TLS: certificate verify failed: \(reason) (\(peer))")
+            throw TLSError(.certificate, "TLS: certificate verify failed: \(reason) (\(peer))")
         }
-        throw OutboundError(.tls, "TLS handshake with \(peer): \(failure(rc))")
+        throw TLSError(.handshake, "TLS handshake with \(peer): \(failure(rc))")
     }
 
     /// The byte count, or nil when it must wait for `lastWant`.
-    func write(_ bytes: UnsafeRawBufferPointer, peer: String) throws(OutboundError) -> Int? {
+    func write(_ bytes: UnsafeRawBufferPointer, peer: String) throws(TLSError) -> Int? {
         OpenSSLErrorQueue.clear()
         var count = 0
         let rc = SSL_write_ex(ssl, bytes.baseAddress, bytes.count, &count)
         if rc == 1 { return count }
         if wants(rc) { return nil }
-        throw OutboundError(.io, "TLS write to \(peer): \(failure(rc))")
+        throw TLSError(.io, "TLS write to \(peer): \(failure(rc))")
     }
 
     /// The byte count, 0 after the peer's close_notify, or nil when it must wait for `lastWant`.
     /// A close without close_notify is an error (OpenSSL 3's default): a close-delimited
     /// body could otherwise be cut short by anyone on the path (RFC 8446 section 6.1).
-    func read(into buffer: UnsafeMutableRawBufferPointer, peer: String) throws(OutboundError) -> Int? {
+    func read(into buffer: UnsafeMutableRawBufferPointer, peer: String) throws(TLSError) -> Int? {
         OpenSSLErrorQueue.clear()
         var count = 0
         let rc = SSL_read_ex(ssl, buffer.baseAddress, buffer.count, &count)
         if rc == 1 { return count }
         if SSL_get_error(ssl, rc) == SSL_ERROR_ZERO_RETURN { return 0 }
         if wants(rc) { return nil }
-        throw OutboundError(.io, "TLS read from \(peer): \(failure(rc))")
+        throw TLSError(.io, "TLS read from \(peer): \(failure(rc))")
     }
 
     /// True (with `lastWant` set) when the call only has to be repeated once the socket is ready.

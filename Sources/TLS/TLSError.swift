@@ -5,6 +5,8 @@ import COpenSSL
 public struct TLSError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Code: String, Sendable {
         case file, certificate, privateKey, crl, context, handshake, io, configuration
+        /// An outgoing connection (`OutboundConnection`): name lookup, connect, the deadline.
+        case resolve, connect, timeout
     }
     public var code: Code
     public var reason: String
