@@ -4,8 +4,10 @@ card (cns-virtual-card) plugged into it, and the cns-card tool.
 Everything fails loudly: a missing program is a test failure naming the Debian package.
 """
 
+import errno
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -81,6 +83,51 @@ def stop_stale_pcscd():
             os.kill(pid, signal.SIGKILL)
 
 
+# vpcd listens on 0x8C7B (35963) and the next port for its two readers: both lie in Linux's
+# ephemeral range, so a test's own outgoing connection (or one still in TIME_WAIT) can hold
+# one, and pcscd then drops the vpcd driver. As root the ports are reserved (the kernel stops
+# handing them out); in any case pcscd starts only once both are free.
+VPCD_PORTS = (35963, 35964)
+RESERVED_PORTS = "/proc/sys/net/ipv4/ip_local_reserved_ports"
+
+
+def reserve_vpcd_ports():
+    if os.geteuid() != 0:
+        return
+    try:
+        with open(RESERVED_PORTS) as handle:
+            current = handle.read().strip()
+        wanted = "%d-%d" % (VPCD_PORTS[0], VPCD_PORTS[-1])
+        if wanted not in current.split(","):
+            with open(RESERVED_PORTS, "w") as handle:
+                handle.write(",".join([p for p in current.split(",") if p] + [wanted]))
+    except OSError:
+        pass  # a container without a writable /proc/sys: the wait below still applies
+
+
+def wait_for_free_vpcd_ports(timeout=75.0):
+    """TIME_WAIT lasts 60 s on Linux; give it that and a little more."""
+    deadline = time.monotonic() + timeout
+    busy = []
+    while time.monotonic() < deadline:
+        busy = []
+        for port in VPCD_PORTS:
+            probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                probe.bind(("0.0.0.0", port))
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE:
+                    raise
+                busy.append(port)
+            finally:
+                probe.close()
+        if not busy:
+            return
+        time.sleep(0.5)
+    raise AssertionError("the vpcd ports %s stayed in use for %.0f s (`ss -tanp | grep 3596` shows by what)"
+                         % (busy, timeout))
+
+
 def run(args, stdin=None, timeout=60, env=None, check=None):
     """Run a command, return CompletedProcess with text output."""
     proc = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
@@ -101,6 +148,8 @@ class PCSC:
         require_vpcd()
         pcscd = require_program("pcscd")
         stop_stale_pcscd()
+        reserve_vpcd_ports()
+        wait_for_free_vpcd_ports()
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([pcscd, "-f", "-d", "--apdu"], stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=subprocess.STDOUT)
