@@ -54,6 +54,7 @@ final class Connection {
         self.token = token
         self.listener = listener
         self.settings = settings
+        self.isAdmin = settings == nil
         self.generation = generation
         self.peer = peer
         self.client = peer
@@ -67,7 +68,8 @@ final class Connection {
     }
 
     var limits: Limits { generation.config.limits }
-    var isAdmin: Bool { settings == nil }
+    /// The admin listener (no TLS settings); fixed at accept, read on every request.
+    let isAdmin: Bool
 
     var httpLimits: HTTPLimits {
         HTTPLimits(maxHeaderBytes: limits.maxHeaderBytes, maxBodyBytes: limits.maxBodyBytes)

@@ -48,8 +48,9 @@ public struct ProviderRequestInfo {
 /// over a store and a key set. No sockets, no files: the gateway supplies both.
 public final class Provider: Sendable {
     public let configuration: ProviderConfiguration
-    /// The issuer's path, parsed once: the router asks `isEndpoint` for every request.
-    private let pathPrefix: String
+    /// Every endpoint's full path (the issuer's path, then the endpoint's): the router asks `isEndpoint` for every request, so the
+    /// answer is one hash lookup, without building a string.
+    private let endpointsByPath: [String: Endpoint]
     /// The signing keys now: a fixed set, or (shared store) the set other instances may rotate.
     public var keys: KeySet { keySource() }
     let keySource: @Sendable () -> KeySet
@@ -75,7 +76,8 @@ public final class Provider: Sendable {
                 pairwiseSalt: [UInt8], now: @escaping @Sendable () -> Date = { Date() },
                 log: @escaping @Sendable (_ event: String, _ fields: [String: String]) -> Void = { _, _ in }) {
         self.configuration = configuration
-        self.pathPrefix = configuration.pathPrefix
+        let prefix = configuration.pathPrefix
+        self.endpointsByPath = Dictionary(uniqueKeysWithValues: Endpoint.allCases.map { (prefix + $0.rawValue, $0) })
         self.keySource = keySource
         self.store = store
         self.pairwiseSalt = pairwiseSalt
@@ -103,11 +105,7 @@ public final class Provider: Sendable {
     /// True when `path` is one of the provider's endpoints (a cheap check for the router).
     public func isEndpoint(_ path: String) -> Bool { endpoint(for: path) != nil }
 
-    private func endpoint(for path: String) -> Endpoint? {
-        let prefix = pathPrefix
-        guard path.hasPrefix(prefix) || prefix.isEmpty else { return nil }
-        return Endpoint(rawValue: String(path.dropFirst(prefix.count)))
-    }
+    private func endpoint(for path: String) -> Endpoint? { endpointsByPath[path] }
 
     /// Nil when `request` is not for an OIDC endpoint.
     public func handle(_ request: HTTPRequest, info: ProviderRequestInfo) -> OIDCOutcome? {
