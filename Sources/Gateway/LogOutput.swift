@@ -4,6 +4,7 @@ import Glibc
 import FoundationEssentials
 public import Logging
 import OIDC
+import Posix
 import Synchronization
 
 /// Log lines on stdout: one JSON object per line for the journal, or readable text on a
@@ -67,16 +68,9 @@ enum LogOutput {
     static var settings: Settings { lock.withLock { $0 } }
     static func configure(level: Logger.Level, json: Bool) { lock.withLock { $0 = Settings(level: level, json: json) } }
 
+    /// One line to stdout, whole; the lock keeps lines from several threads apart.
     static func write(_ line: String) {
-        lock.withLock { _ in
-            var bytes = Array(line.utf8)
-            var offset = 0
-            while offset < bytes.count {
-                let n = bytes.withUnsafeMutableBytes { Glibc.write(1, $0.baseAddress! + offset, $0.count - offset) }
-                if n < 0 { if errno == EINTR { continue }; break }
-                offset += n
-            }
-        }
+        lock.withLock { _ in Posix.Process.writeAll(line, to: 1) }
     }
 }
 

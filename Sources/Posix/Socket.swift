@@ -114,12 +114,16 @@ public enum Process {
         return n > 0 ? n : nil
     }
 
-    /// Writes `text` to standard error, unbuffered and whole (EINTR and short writes retried);
-    /// for failures before logging is set up. A closed or broken stderr loses the text.
-    public static func writeStandardError(_ text: String) {
+    /// Writes `text` to standard error, unbuffered and whole; for failures before logging is
+    /// set up. A closed or broken stderr loses the text.
+    public static func writeStandardError(_ text: String) { writeAll(text, to: 2) }
+
+    /// Writes `text` to `fd` whole: EINTR and short writes are retried, any other failure
+    /// (a closed or broken descriptor) drops the rest.
+    public static func writeAll(_ text: String, to fd: Int32) {
         var bytes = Array(text.utf8)[...]
         while !bytes.isEmpty {
-            let n = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { return }
             bytes = bytes.dropFirst(n)

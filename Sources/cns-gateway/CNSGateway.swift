@@ -1,8 +1,6 @@
 import ArgumentParser
 import Gateway
-#if canImport(Glibc)
-import Glibc
-#endif
+import Posix
 
 @main
 struct CNSGateway: ParsableCommand {
@@ -60,19 +58,8 @@ struct InspectCert: ParsableCommand {
         } catch let error as ExitCode {
             throw error
         } catch {
-            writeStandardError("cns-gateway: \(error)\n")
+            Posix.Process.writeStandardError("cns-gateway: \(error)\n")
             throw ExitCode(1)
         }
-    }
-}
-
-/// An error for the operator on fd 2, unbuffered and whole, as `FileHandle.standardError` wrote it.
-func writeStandardError(_ text: String) {
-    var bytes = Array(text.utf8)[...]
-    while !bytes.isEmpty {
-        let n = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { return }
-        bytes = bytes.dropFirst(n)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import Gateway
+import Posix
 
 /// `cns-gateway hash-secret`: the PHC string for a client's `secret_hash`. The secret is
 /// read from standard input (never from the command line, where `ps` and shell history see it).
@@ -42,7 +43,7 @@ struct Keys: ParsableCommand {
             do {
                 for line in try OIDCAdmin.rotateKeys(configPath: options.config, overlap: overlap) { print(line) }
             } catch {
-                writeStandardError("\(error)\n")
+                Posix.Process.writeStandardError("\(error)\n")
                 throw ExitCode(1)
             }
         }
@@ -74,7 +75,7 @@ struct Audit: ParsableCommand {
                                             limit: limit, json: json)
             for line in lines { print(line) }
         } catch {
-            writeStandardError("\(error)\n")
+            Posix.Process.writeStandardError("\(error)\n")
             throw ExitCode(1)
         }
     }
