@@ -2,7 +2,6 @@
 
 #include <openssl/x509v3.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 
 typedef struct {
@@ -21,7 +20,6 @@ typedef int (*CheckCRL)(X509_STORE_CTX *, X509_CRL *);
 static int list_index = -1;
 static CheckCRL openssl_check_crl = NULL;
 static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
-static atomic_ulong hits;
 
 static void free_list(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp) {
     (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
@@ -114,8 +112,6 @@ static int check_crl(X509_STORE_CTX *ctx, X509_CRL *crl) {
     if (!usual) {
         return openssl_check_crl != NULL ? openssl_check_crl(ctx, crl) : report(ctx, X509_V_ERR_UNSPECIFIED);
     }
-    atomic_fetch_add_explicit(&hits, 1, memory_order_relaxed);
-
     if ((X509_get_extension_flags(issuer) & EXFLAG_KUSAGE) != 0 && (X509_get_key_usage(issuer) & KU_CRL_SIGN) == 0
         && !report(ctx, X509_V_ERR_KEYUSAGE_NO_CRL_SIGN)) {
         return 0;
@@ -145,5 +141,3 @@ int CNSCRL_store_use_verified_crls(X509_STORE *store) {
     X509_STORE_set_check_crl(store, check_crl);
     return 1;
 }
-
-unsigned long CNSCRL_verified_hits(void) { return atomic_load_explicit(&hits, memory_order_relaxed); }

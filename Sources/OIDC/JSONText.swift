@@ -25,12 +25,11 @@ enum JSONText {
             out.append(0x5D)
         case .object(let members):
             out.append(0x7B)
-            let keys = members.keys.map { ($0, Array($0.utf8)) }.sorted { $0.1.lexicographicallyPrecedes($1.1) }
-            for (index, key) in keys.enumerated() {
+            for (index, member) in members.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }).enumerated() {
                 if index > 0 { out.append(0x2C) }
-                writeString(key.0, into: &out)
+                writeString(member.key, into: &out)
                 out.append(0x3A)
-                write(members[key.0]!, into: &out)
+                write(member.value, into: &out)
             }
             out.append(0x7D)
         }

@@ -21,7 +21,4 @@ int CNSCRL_store_add_verified(X509_STORE *store, X509_CRL *crl, X509 *issuer);
 
 /// Makes `store` use the check above (its contexts inherit it). Returns 1, or 0 on failure.
 int CNSCRL_store_use_verified_crls(X509_STORE *store);
-
-/// How many CRL checks took the pre-verified path since start (tests, diagnostics).
-unsigned long CNSCRL_verified_hits(void);
 #endif
