@@ -25,7 +25,7 @@ import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
-sys.path.insert(0, os.path.join(REPO, "tests", "pki"))
+sys.path.insert(0, os.path.join(REPO, "testsuite", "pki"))
 
 TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
 CLIENT_ID = "bench"
@@ -288,7 +288,7 @@ class Nginx(Server):
 class Postgres:
     """A private cluster (initdb/pg_ctl in a temporary folder, as `nobody` when root: initdb
     refuses root) on 127.0.0.1, pinned to CPU 1 like the load generator. Trust authentication,
-    user and database `cns`. The same few lines as tests/integration/pg_helpers.py, without pytest."""
+    user and database `cns`. The same few lines as testsuite/integration/pg_helpers.py, without pytest."""
 
     USER = DATABASE = "cns"
 

@@ -94,7 +94,7 @@ import Testing
 }
 
 /// Against a real server when `CNS_TEST_POSTGRES_URL` names one (the integration suite starts
-/// a private cluster; see tests/integration/pg_helpers.py). Skipped otherwise.
+/// a private cluster; see testsuite/integration/pg_helpers.py). Skipped otherwise.
 @Suite(.enabled(if: ProcessInfo.processInfo.environment["CNS_TEST_POSTGRES_URL"] != nil))
 struct PostgresStoreTests {
     func store() throws -> PostgresStore {

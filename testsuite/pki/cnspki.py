@@ -3,7 +3,7 @@
 
 Library:  pki = cnspki.generate(out_dir, citizens=4); pki.citizen("ok1")["cert"]
           pki.make_crl("root1", revoked=["ok2", "revoked"], path=...)
-CLI:      python3 tests/pki/cnspki.py --out DIR [--citizens N] [--filler 400]
+CLI:      python3 testsuite/pki/cnspki.py --out DIR [--citizens N] [--filler 400]
 
 Writes the files below DIR and DIR/manifest.json (paths relative to DIR). Shapes follow
 /work/shared/CNS.md. Works with cryptography 38 (Debian 12) up to 48: SHA-1 signatures are

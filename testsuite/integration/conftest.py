@@ -1,7 +1,7 @@
 """Fixtures for the gateway integration suite.
 
-Run:  python3 -m pytest tests/integration            (binary: .build/debug/cns-gateway or $CNS_GATEWAY_BIN)
-      CNS_SKIP_SLOW=1 python3 -m pytest tests/integration   (skips the `slow` group, nothing else)
+Run:  python3 -m pytest testsuite/integration            (binary: .build/debug/cns-gateway or $CNS_GATEWAY_BIN)
+      CNS_SKIP_SLOW=1 python3 -m pytest testsuite/integration   (skips the `slow` group, nothing else)
 """
 
 import os

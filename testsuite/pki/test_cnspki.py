@@ -1,6 +1,6 @@
 """Checks the generated PKI against OpenSSL's own verifier, independently of the gateway.
 
-Run: python3 -m pytest tests/pki
+Run: python3 -m pytest testsuite/pki
 """
 
 import json
