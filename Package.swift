@@ -40,6 +40,7 @@ let package = Package(
         .target(name: "Posix", dependencies: ["CLinux"], swiftSettings: strict),
         .target(name: "EventLoop", dependencies: ["Posix", "CLinux"], swiftSettings: strict),
         .target(name: "HTTP1", swiftSettings: strict),
+        .target(name: "JSON", swiftSettings: strict),
         .target(name: "ProxyProtocol", swiftSettings: strict),
         .target(name: "CNS", dependencies: [
             .product(name: "X509", package: "swift-certificates"),
@@ -49,17 +50,17 @@ let package = Package(
         .target(name: "Pages", dependencies: ["CNS"],
                 resources: [.embedInCode("Resources")], swiftSettings: strict),
         .target(name: "OIDC", dependencies: [
-            "CNS", "HTTP1",
+            "CNS", "HTTP1", "JSON",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ], swiftSettings: strict),
         .target(name: "Store", dependencies: [
-            "OIDC", "CSQLite", "CPostgres", "Posix",
+            "OIDC", "JSON", "CSQLite", "CPostgres", "Posix",
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .target(name: "TLS", dependencies: ["COpenSSL", "COpenSSLShims", "Posix"], swiftSettings: strict),
         .target(name: "Gateway", dependencies: [
-            "Posix", "EventLoop", "TLS", "HTTP1", "ProxyProtocol", "CNS", "Pages", "OIDC", "Store",
+            "Posix", "EventLoop", "TLS", "HTTP1", "JSON", "ProxyProtocol", "CNS", "Pages", "OIDC", "Store",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -84,6 +85,7 @@ let package = Package(
         ], swiftSettings: strict),
 
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"], swiftSettings: strict),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: strict),
         .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"], swiftSettings: strict),
         .testTarget(name: "CNSTests", dependencies: [
             "CNS",
@@ -95,11 +97,11 @@ let package = Package(
         .testTarget(name: "SmartCardTests", dependencies: ["SmartCard", "VirtualCard"], swiftSettings: strict),
         .testTarget(name: "PagesTests", dependencies: ["Pages", "CNS"], swiftSettings: strict),
         .testTarget(name: "OIDCTests", dependencies: [
-            "OIDC", "CNS", "HTTP1",
+            "OIDC", "CNS", "HTTP1", "JSON",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ], swiftSettings: strict),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "OIDC", "CNS"], swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "OIDC", "CNS", "JSON"], swiftSettings: strict),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

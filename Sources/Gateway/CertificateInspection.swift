@@ -1,6 +1,6 @@
+import JSON
 import CNS
 import FoundationEssentials
-import OIDC
 import TLS
 
 /// `cns-gateway inspect-cert`: what the gateway reads from a certificate and the verdict

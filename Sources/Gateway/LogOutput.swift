@@ -1,9 +1,9 @@
 #if canImport(Glibc)
+import JSON
 import Glibc
 #endif
 import FoundationEssentials
 public import Logging
-import OIDC
 import Posix
 import Synchronization
 
@@ -31,9 +31,9 @@ public struct GatewayLogHandler: LogHandler {
         let time = LogClock.timestamp()
         let line: String
         if json {
-            var out = "{\"time\":\"\(time)\",\"level\":\"\(event.level)\",\"event\":\(JSONText.quote(event.message.description))"
+            var out = "{\"time\":\"\(time)\",\"level\":\"\(event.level)\",\"event\":\(LogJSON.quote(event.message.description))"
             for key in fields.keys.sorted() {
-                out += ",\(JSONText.quote(key)):\(JSONText.render(fields[key]!))"
+                out += ",\(LogJSON.quote(key)):\(LogJSON.render(fields[key]!))"
             }
             line = out + "}\n"
         } else {
@@ -91,7 +91,7 @@ enum LogClock {
 }
 
 /// Minimal JSON text helpers for log lines and small API bodies.
-enum JSONText {
+enum LogJSON {
     static func quote(_ s: String) -> String { JSONValue.quoted(s) }
 
     static func render(_ value: Logger.MetadataValue) -> String {

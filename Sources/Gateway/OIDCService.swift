@@ -1,3 +1,4 @@
+import JSON
 import CNS
 import FoundationEssentials
 import HTTP1

@@ -1,10 +1,10 @@
 #if canImport(Glibc)
+import JSON
 import Glibc
 #endif
 import FoundationEssentials
 import HTTP1
 import Logging
-import OIDC
 import Pages
 import Posix
 import Store

@@ -1,3 +1,5 @@
+public import JSON
+
 /// JWS compact serialization (RFC 7515 section 7.1) for JWTs (RFC 7519).
 public enum JWS {
     /// Signs `claims` with `key`; the header gets `alg` and `kid` from the key, plus `typ`.

@@ -1,3 +1,5 @@
+public import JSON
+
 /// The provider's signing keys: the newest non-retired key of each algorithm signs; every key
 /// not past its retirement is published, so tokens signed before a rotation still verify.
 public struct KeySet: Sendable {

@@ -1,3 +1,4 @@
+import JSON
 public import HTTP1
 import FoundationEssentials
 import Crypto

@@ -1,3 +1,5 @@
+public import JSON
+
 /// A one-time authorization code as stored (by its hash, never the code itself).
 public struct AuthorizationCodeRecord: Sendable, Equatable {
     public var codeHash: String

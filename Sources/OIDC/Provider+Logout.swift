@@ -1,3 +1,4 @@
+public import JSON
 import HTTP1
 import FoundationEssentials
 

@@ -1,3 +1,4 @@
+import JSON
 public import OIDC
 import FoundationEssentials
 import Posix

@@ -2,6 +2,7 @@ import CNS
 import Crypto
 import Foundation
 import HTTP1
+import JSON
 import Testing
 @testable import OIDC
 

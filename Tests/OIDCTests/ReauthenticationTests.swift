@@ -1,6 +1,7 @@
 import Foundation
 import HTTP1
 import Testing
+import JSON
 @testable import OIDC
 
 /// prompt=login and max_age against the age of the connection's card signature.

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HTTP1
+import JSON
 @testable import OIDC
 
 /// A provider with an in-memory store, a fixed clock and two clients, built per test.

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import OIDC
+@testable import JSON
 
 @Suite struct JSONTextTests {
     /// Foundation's JSONSerialization is the reference reader: what we write, it reads back
