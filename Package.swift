@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "Pages", dependencies: ["CNS"],
                 resources: [.embedInCode("Resources")], swiftSettings: strict),
         .target(name: "OIDC", dependencies: [
-            "CNS", "HTTP1", "JSON",
+            "CNS", "HTTP1", "JSON", "Posix",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ], swiftSettings: strict),

@@ -205,7 +205,7 @@ final class CRLRefresher: Sendable {
             case .accepted(let crl):
                 let file = "\(settings.directory)/\(ca.fingerprint).crl"
                 do {
-                    try Self.writeAtomically(crl.der, to: file)
+                    try AtomicFile.write(crl.der, to: file, mode: 0o644)
                 } catch {
                     failed = true
                     fields["result"] = "failed"
@@ -238,40 +238,6 @@ final class CRLRefresher: Sendable {
         if ca.selfIssued, let own = ca.distributionPoints.first { return own }
         return cas.first { $0.fingerprint != ca.fingerprint && $0.issuers.contains(ca.fingerprint) && !$0.distributionPoints.isEmpty }?
             .distributionPoints.first
-    }
-
-    /// Write to a temporary file in the same directory, fsync, rename: a reload sees the
-    /// old CRL or the new one, never half of one; a crash leaves the last good file.
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws(Errno) {
-        // Hidden, so a reload listing the directory meanwhile never loads a partial file.
-        let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw Errno(code: errno, call: "open") }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                close(fd)
-                unlink(temporary)
-                throw Errno(code: code, call: "write")
-            }
-            offset += n
-        }
-        guard fsync(fd) == 0 else {
-            let code = errno
-            close(fd)
-            unlink(temporary)
-            throw Errno(code: code, call: "fsync")
-        }
-        close(fd)
-        guard rename(temporary, path) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw Errno(code: code, call: "rename")
-        }
     }
 }
 

@@ -1,4 +1,5 @@
 import JSON
+import Posix
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
@@ -85,37 +86,13 @@ public enum KeyFile {
         return json.encoded() + [0x0a]
     }
 
-    /// Writes a new file beside the old one (mode 0600 from creation) and renames it over:
-    /// a crash leaves either the old set or the new one, never half a file.
+    /// Replaces the file whole (mode 0600 from creation): a crash leaves either the old set
+    /// or the new one, never half a file.
     public static func write(_ secrets: ProviderSecrets, to path: String) throws(KeyFileError) {
-        let temporary = path + ".tmp-\(getpid())"
-        unlink(temporary)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw KeyFileError(path: temporary, reason: String(cString: strerror(errno))) }
-        let bytes = encode(secrets)
-        var written = 0
-        while written < bytes.count {
-            let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                let reason = String(cString: strerror(errno))
-                close(fd)
-                unlink(temporary)
-                throw KeyFileError(path: temporary, reason: reason)
-            }
-            written += n
-        }
-        let synced = fsync(fd) == 0
-        close(fd)
-        guard synced, rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw KeyFileError(path: path, reason: reason)
-        }
-        let directory = open(directoryPart(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directory >= 0 {
-            fsync(directory)
-            close(directory)
+        do {
+            try AtomicFile.write(encode(secrets), to: path, mode: 0o600)
+        } catch {
+            throw KeyFileError(path: path, reason: error.description)
         }
     }
 
@@ -123,13 +100,6 @@ public enum KeyFile {
     static func octalMode(_ mode: mode_t) -> String {
         let digits = String(mode & 0o777, radix: 8)
         return String(repeating: "0", count: 4 - digits.count) + digits
-    }
-
-    /// What `NSString.deletingLastPathComponent` gives for a file path: `/a/b` for `/a/b/c`,
-    /// `/` for `/c`, empty (so nothing to fsync) for a bare name.
-    static func directoryPart(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "" }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// Loads the file, creating it (first start) or adding keys for newly required algorithms.
