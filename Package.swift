@@ -59,8 +59,10 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .target(name: "TLS", dependencies: ["COpenSSL", "COpenSSLShims", "Posix"], swiftSettings: strict),
+        // The outbound stack: every fetch (JWKS, CRLs, trusted lists, OCSP, cns-card's login).
+        .target(name: "Outbound", dependencies: ["Posix", "TLS", "HTTP1"], swiftSettings: strict),
         .target(name: "Gateway", dependencies: [
-            "Posix", "EventLoop", "TLS", "HTTP1", "JSON", "ProxyProtocol", "CNS", "Pages", "OIDC", "Store",
+            "Posix", "EventLoop", "TLS", "Outbound", "HTTP1", "JSON", "ProxyProtocol", "CNS", "Pages", "OIDC", "Store",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -73,14 +75,14 @@ let package = Package(
 
         .target(name: "SmartCard", dependencies: ["CPCSC", "CNS"], swiftSettings: strict),
         .target(name: "VirtualCard", dependencies: [
-            "SmartCard", "CNS", "COpenSSL", "COpenSSLShims",
+            "SmartCard", "CNS", "TLS", "Posix", "COpenSSL", "COpenSSLShims",
         ], swiftSettings: strict),
         .executableTarget(name: "cns-card", dependencies: [
-            "SmartCard", "CNS", "COpenSSL", "COpenSSLShims",
+            "SmartCard", "CNS", "TLS", "Outbound", "HTTP1", "Posix",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "cns-virtual-card", dependencies: [
-            "VirtualCard", "SmartCard",
+            "VirtualCard", "SmartCard", "TLS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 

@@ -4,6 +4,8 @@ import Glibc
 import FoundationEssentials
 import Logging
 import Metrics
+import HTTP1
+import Outbound
 import Posix
 import TLS
 
@@ -53,7 +55,7 @@ public struct CRLRefreshSettings: Sendable, Equatable {
                         reader.problem(keyPath, "must be a string, found \(url.typeName)")
                         continue
                     }
-                    guard HTTPURL(text) != nil else {
+                    guard CRLFetch.url(text) != nil else {
                         reader.problem(keyPath, "\"\(text)\" is not an http:// URL (CRLs are signed: plain HTTP only)")
                         continue
                     }
@@ -205,7 +207,7 @@ final class CRLRefresher: Sendable {
             case .accepted(let crl):
                 let file = "\(settings.directory)/\(ca.fingerprint).crl"
                 do {
-                    try AtomicFile.write(crl.der, to: file, mode: 0o644)
+                    try AtomicFile.write(crl.der, to: file)
                 } catch {
                     failed = true
                     fields["result"] = "failed"
@@ -241,206 +243,23 @@ final class CRLRefresher: Sendable {
     }
 }
 
-/// An http:// URL split for a GET: host (brackets removed), port, path with query.
-struct HTTPURL: Equatable {
-    var host: String
-    var port: UInt16
-    var path: String
-
-    init?(_ text: String) {
-        guard text.lowercased().hasPrefix("http://") else { return nil }
-        let rest = text.dropFirst("http://".count)
-        let authority = rest.prefix { $0 != "/" && $0 != "?" }
-        let remainder = rest.dropFirst(authority.count)
-        path = remainder.isEmpty ? "/" : (remainder.hasPrefix("?") ? "/" + remainder : String(remainder))
-        guard !authority.isEmpty, !authority.utf8.contains(UInt8(ascii: "@")), !path.contains(where: { $0 == " " || $0.isNewline }) else { return nil }
-        var hostPart = Substring(authority)
-        var portPart: Substring? = nil
-        if hostPart.hasPrefix("[") {
-            guard let close = hostPart.firstIndex(of: "]") else { return nil }
-            let after = hostPart[hostPart.index(after: close)...]
-            if after.hasPrefix(":") { portPart = after.dropFirst() } else if !after.isEmpty { return nil }
-            hostPart = hostPart[hostPart.index(after: hostPart.startIndex)..<close]
-        } else if let colon = hostPart.lastIndex(of: ":") {
-            portPart = hostPart[hostPart.index(after: colon)...]
-            hostPart = hostPart[..<colon]
-        }
-        guard !hostPart.isEmpty else { return nil }
-        host = String(hostPart)
-        if let portPart {
-            guard !portPart.isEmpty, portPart.allSatisfy(\.isASCII), portPart.allSatisfy(\.isNumber),
-                  let value = UInt16(portPart), value > 0 else { return nil }
-            port = value
-        } else {
-            port = 80
-        }
-    }
-}
-
-/// Why a fetch failed, for the log line.
-struct CRLFetchError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// A deliberately small blocking HTTP/1.1 GET over POSIX sockets: one request per
-/// connection, no redirects, no TLS (CRLs are signed; RFC 5280 4.2.1.13 publishes them
-/// over HTTP), a deadline for the whole exchange and a size cap.
+/// One CRL download through the outbound stack: plain HTTP (CRLs are signed; RFC 5280
+/// section 4.2.1.13 publishes them over HTTP), one request per connection, no redirects, a
+/// deadline for the whole exchange and a size cap.
 enum CRLFetch {
-    static func get(_ urlText: String, timeout: Double, maxBytes: Int) throws(CRLFetchError) -> [UInt8] {
-        guard let url = HTTPURL(urlText) else { throw CRLFetchError("not an http:// URL") }
-        let deadline = Date().addingTimeInterval(timeout)
-        let fd = try connect(url, deadline: deadline)
-        defer { close(fd) }
-        let hostHeader = url.host.utf8.contains(UInt8(ascii: ":")) ? "[\(url.host)]" : url.host
-        let request = "GET \(url.path) HTTP/1.1\r\nHost: \(hostHeader)\(url.port == 80 ? "" : ":\(url.port)")\r\n"
-            + "User-Agent: cns-gateway\r\nAccept: application/pkix-crl, application/x-pkcs7-crl, */*\r\n"
-            + "Connection: close\r\n\r\n"
-        try send(fd, Array(request.utf8), deadline: deadline)
-        let response = try receiveAll(fd, deadline: deadline, maxBytes: maxBytes + 65_536)
-        return try parseResponse(response, maxBytes: maxBytes)
+    /// An `http://` URL the refresher may fetch a CRL from; nil for anything else.
+    static func url(_ text: String) -> FetchURL? {
+        guard let url = try? FetchURL(text), !url.useTLS else { return nil }
+        return url
     }
 
-    private static func remainingMilliseconds(_ deadline: Date) throws(CRLFetchError) -> Int32 {
-        let left = deadline.timeIntervalSinceNow
-        guard left > 0 else { throw CRLFetchError("timed out") }
-        return Int32(min(left * 1000, Double(Int32.max)).rounded(.up))
-    }
-
-    private static func wait(_ fd: Int32, for events: Int16, deadline: Date) throws(CRLFetchError) {
-        while true {
-            var descriptor = pollfd(fd: fd, events: events, revents: 0)
-            let n = poll(&descriptor, 1, try remainingMilliseconds(deadline))
-            if n > 0 { return }
-            if n == 0 { throw CRLFetchError("timed out") }
-            if errno != EINTR { throw CRLFetchError("poll: \(String(cString: strerror(errno)))") }
-        }
-    }
-
-    private static func connect(_ url: HTTPURL, deadline: Date) throws(CRLFetchError) -> Int32 {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_family = AF_UNSPEC
-        var list: UnsafeMutablePointer<addrinfo>? = nil
-        let status = getaddrinfo(url.host, String(url.port), &hints, &list)
-        guard status == 0, let list else { throw CRLFetchError("cannot resolve \(url.host): \(String(cString: gai_strerror(status)))") }
-        defer { freeaddrinfo(list) }
-        var lastError = "no address"
-        var cursor: UnsafeMutablePointer<addrinfo>? = list
-        while let info = cursor {
-            cursor = info.pointee.ai_next
-            let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-            guard fd >= 0 else { lastError = "socket: \(String(cString: strerror(errno)))"; continue }
-            if Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return fd }
-            guard errno == EINPROGRESS else {
-                lastError = "connect: \(String(cString: strerror(errno)))"
-                close(fd)
-                continue
-            }
-            do {
-                try wait(fd, for: Int16(POLLOUT), deadline: deadline)
-            } catch {
-                close(fd)
-                throw error
-            }
-            var soError: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &length)
-            if soError == 0 { return fd }
-            lastError = "connect: \(String(cString: strerror(soError)))"
-            close(fd)
-        }
-        throw CRLFetchError("cannot connect to \(url.host):\(url.port): \(lastError)")
-    }
-
-    private static func send(_ fd: Int32, _ bytes: [UInt8], deadline: Date) throws(CRLFetchError) {
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n > 0 { offset += n; continue }
-            if errno == EINTR { continue }
-            if errno == EAGAIN || errno == EWOULDBLOCK { try wait(fd, for: Int16(POLLOUT), deadline: deadline); continue }
-            throw CRLFetchError("send: \(String(cString: strerror(errno)))")
-        }
-    }
-
-    private static func receiveAll(_ fd: Int32, deadline: Date, maxBytes: Int) throws(CRLFetchError) -> [UInt8] {
-        var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n > 0 {
-                data += buffer[0..<n]
-                if data.count > maxBytes { throw CRLFetchError("response larger than \(maxBytes) bytes") }
-                // A server may keep the connection open despite "Connection: close".
-                if isComplete(data) { return data }
-                continue
-            }
-            if n == 0 { return data }
-            if errno == EINTR { continue }
-            if errno == EAGAIN || errno == EWOULDBLOCK { try wait(fd, for: Int16(POLLIN), deadline: deadline); continue }
-            throw CRLFetchError("recv: \(String(cString: strerror(errno)))")
-        }
-    }
-
-    /// True once the head and a Content-Length body, or a chunked body's last chunk, arrived.
-    static func isComplete(_ data: [UInt8]) -> Bool {
-        guard let headEnd = data.firstRange(of: [13, 10, 13, 10]) else { return false }
-        let head = String(decoding: data[..<headEnd.lowerBound], as: UTF8.self).lowercased()
-        for line in head.components(separatedBy: "\r\n") {
-            if line.hasPrefix("content-length:"), let length = Int(line.dropFirst("content-length:".count).trimmingWhitespace()) {
-                return data.count - headEnd.upperBound >= length
-            }
-            if line.hasPrefix("transfer-encoding:"), line.firstRange(of: "chunked") != nil {
-                return data.count - headEnd.upperBound >= 5 && Array(data.suffix(5)) == Array("0\r\n\r\n".utf8)
-            }
-        }
-        return false
-    }
-
-    /// Status 200 only; body by Content-Length, chunked, or up to the close.
-    static func parseResponse(_ data: [UInt8], maxBytes: Int) throws(CRLFetchError) -> [UInt8] {
-        guard let headEnd = data.firstRange(of: [13, 10, 13, 10]) else { throw CRLFetchError("no complete response head") }
-        let head = String(decoding: data[..<headEnd.lowerBound], as: UTF8.self)
-        var lines = head.components(separatedBy: "\r\n")
-        let statusLine = lines.removeFirst()
-        let parts = statusLine.split(separator: " ", maxSplits: 2)
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else {
-            throw CRLFetchError("malformed status line")
-        }
-        guard status == 200 else { throw CRLFetchError("HTTP status \(status)") }
-        var headers: [String: String] = [:]
-        for line in lines {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingWhitespace()
-        }
-        var body = Array(data[headEnd.upperBound...])
-        if headers["transfer-encoding"]?.lowercased().firstRange(of: "chunked") != nil {
-            body = try dechunk(body)
-        } else if let lengthText = headers["content-length"] {
-            guard let length = Int(lengthText), length >= 0 else { throw CRLFetchError("bad Content-Length") }
-            guard body.count >= length else { throw CRLFetchError("connection closed after \(body.count) of \(length) bytes") }
-            body = Array(body.prefix(length))
-        }
-        guard !body.isEmpty else { throw CRLFetchError("empty body") }
-        guard body.count <= maxBytes else { throw CRLFetchError("CRL larger than \(maxBytes) bytes") }
+    static func get(_ urlText: String, timeout: Double, maxBytes: Int) throws(FetchError) -> [UInt8] {
+        guard let url = url(urlText) else { throw FetchError(.url, "not an http:// URL") }
+        let request = FetchRequest(url: url, headers: [
+            HTTPHeader(name: "Accept", value: "application/pkix-crl, application/x-pkcs7-crl, */*"),
+        ])
+        let body = try Fetcher.fetch(request, options: FetchOptions(deadline: Deadline(after: timeout), maxBodyBytes: maxBytes)).body
+        guard !body.isEmpty else { throw FetchError(.body, "\(url.origin): empty body") }
         return body
-    }
-
-    private static func dechunk(_ input: [UInt8]) throws(CRLFetchError) -> [UInt8] {
-        var output: [UInt8] = []
-        var index = 0
-        while true {
-            guard let lineEnd = input[index...].firstRange(of: [13, 10]) else { throw CRLFetchError("truncated chunk size") }
-            let sizeText = String(decoding: input[index..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
-            guard let size = Int(sizeText.trimmingWhitespace(), radix: 16), size >= 0 else {
-                throw CRLFetchError("bad chunk size")
-            }
-            index = lineEnd.upperBound
-            if size == 0 { return output }
-            guard input.count - index >= size + 2 else { throw CRLFetchError("truncated chunk") }
-            output += input[index..<(index + size)]
-            index += size + 2
-        }
     }
 }

@@ -3,34 +3,63 @@ import COpenSSLShims
 #if canImport(Glibc)
 import Glibc
 #endif
-import Posix
+public import Posix
+
+/// How an outgoing TLS connection checks the server and what it presents.
+public struct TLSClientConfiguration {
+    public enum Trust: Sendable, Equatable {
+        /// OpenSSL's system store (`SSL_CERT_FILE` / `SSL_CERT_DIR` override it).
+        case system
+        /// Only the CA certificates in this PEM file.
+        case caFile(String)
+    }
+    public var trust: Trust
+    public var minimumVersion: TLSVersion
+    public var maximumVersion: TLSVersion
+    /// A client certificate and its key (cns-card's login with the card).
+    public var identity: TLSClientIdentity?
+    /// OpenSSL's list of signature algorithms for our own CertificateVerify, in our order of
+    /// preference (the server's signature may use anything).
+    public var clientSignatureAlgorithms: String?
+
+    public init(trust: Trust = .system, minimumVersion: TLSVersion = .tls12, maximumVersion: TLSVersion = .tls13,
+                identity: TLSClientIdentity? = nil, clientSignatureAlgorithms: String? = nil) {
+        self.trust = trust
+        self.minimumVersion = minimumVersion
+        self.maximumVersion = maximumVersion
+        self.identity = identity
+        self.clientSignatureAlgorithms = clientSignatureAlgorithms
+    }
+}
 
 /// One blocking outgoing TCP connection, TLS or plain, every step (connect, handshake, each
-/// write and read) bounded by a single deadline. For the rare fetch the control thread makes
-/// (a client's `jwks_uri` at start and on SIGHUP), never for a loop thread.
+/// write and read) bounded by a single deadline. The outbound stack's transport: JWKS and CRL
+/// fetches, trusted lists, OCSP queries, cns-card's login. Never used on a loop thread.
 ///
 /// The socket is non-blocking and each step waits in poll(2) for what is left of the deadline,
-/// so a peer that accepts and then stalls cannot hold a reload for longer than the timeout.
-/// Name resolution (getaddrinfo) is the one step the deadline cannot bound.
+/// so a peer that accepts and then stalls cannot hold the caller for longer than the deadline.
 public final class OutboundConnection {
     private let fd: Int32
     private let session: ClientTLSSession?
-    private let deadline: Deadline
+    public let deadline: Deadline
     /// "host:port" (IPv6 in brackets), for messages.
     public let peer: String
 
-    /// `host` is a name or an IP literal (IPv6 without brackets). With `useTLS` the server's
-    /// chain is verified against the system trust store (`SSL_CERT_FILE` / `SSL_CERT_DIR`
-    /// override it) and its name or address checked against `host`.
-    public init(host: String, port: UInt16, useTLS: Bool, timeoutSeconds: Int) throws(TLSError) {
-        let peer = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-        let deadline = Deadline(seconds: timeoutSeconds)
-        let fd = try Self.connect(host: host, port: port, peer: peer, deadline: deadline)
+    /// `host` is a name or an IP literal (IPv6 without brackets). With `tls` the server's
+    /// chain is verified as the configuration says and its name or address checked against `host`.
+    public init(host: String, port: UInt16, tls: TLSClientConfiguration?, deadline: Deadline) throws(TLSError) {
+        let peer = Socket.peerName(host: host, port: port)
+        let fd: Int32
+        do {
+            fd = try Socket.connect(host: host, port: port, deadline: deadline)
+        } catch {
+            throw TLSError(error)
+        }
         var session: ClientTLSSession?
-        if useTLS {
+        if let tls {
             do throws(TLSError) {
                 // The context object may go at once: SSL_new takes its own reference to the SSL_CTX.
-                let started = try ClientTLSSession(context: try ClientTLSContext(), fd: fd, host: host)
+                let started = try ClientTLSSession(context: try ClientTLSContext(tls), fd: fd, host: host)
                 while try !started.handshake(peer: peer) {
                     try Self.wait(fd, for: started.lastWant, until: deadline, during: "TLS handshake with \(peer)")
                 }
@@ -48,14 +77,18 @@ public final class OutboundConnection {
 
     deinit { Socket.close(fd) }
 
+    /// The negotiated protocol ("TLSv1.3") and cipher, nil for a plain connection.
+    public var tlsVersion: String? { session?.version }
+    public var cipher: String? { session?.cipher }
+
     /// Writes all of `bytes`.
     public func send(_ bytes: [UInt8]) throws(TLSError) {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
         defer { buffer.deallocate() }
         buffer.copyBytes(from: bytes)
         var offset = 0
-        while offset < buffer.count {
-            let rest = UnsafeRawBufferPointer(rebasing: buffer[offset...])
+        while offset < bytes.count {
+            let rest = UnsafeRawBufferPointer(rebasing: buffer[offset..<bytes.count])
             let written: Int? = if let session {
                 try session.write(rest, peer: peer)
             } else {
@@ -64,23 +97,21 @@ public final class OutboundConnection {
             if let written {
                 offset += written
             } else {
-                try Self.wait(fd, for: session?.lastWant ?? Int16(POLLOUT), until: deadline, during: "write to \(peer)")
+                try Self.wait(fd, for: session?.lastWant ?? .writable, until: deadline, during: "write to \(peer)")
             }
         }
     }
 
-    /// Up to `limit` bytes; empty at the end of the stream.
-    public func receive(limit: Int = 16_384) throws(TLSError) -> [UInt8] {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: limit, alignment: 1)
-        defer { buffer.deallocate() }
+    /// Up to `buffer.count` bytes into `buffer`: the count, 0 at the end of the stream.
+    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> Int {
         while true {
             let count: Int? = if let session {
                 try session.read(into: buffer, peer: peer)
             } else {
                 try plain("read from") { () throws(Errno) in try Socket.receive(fd, into: buffer) }
             }
-            if let count { return Array(UnsafeRawBufferPointer(rebasing: buffer[..<count])) }
-            try Self.wait(fd, for: session?.lastWant ?? Int16(POLLIN), until: deadline, during: "read from \(peer)")
+            if let count { return count }
+            try Self.wait(fd, for: session?.lastWant ?? .readable, until: deadline, during: "read from \(peer)")
         }
     }
 
@@ -92,115 +123,72 @@ public final class OutboundConnection {
         }
     }
 
-    // MARK: connect
-
-    private static func connect(host: String, port: UInt16, peer: String, deadline: Deadline) throws(TLSError) -> Int32 {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_NUMERICSERV
-        var list: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host, String(port), &hints, &list)
-        guard rc == 0, let list else {
-            throw TLSError(.resolve, "resolve \(host): \(String(cString: gai_strerror(rc)))")
-        }
-        defer { freeaddrinfo(list) }
-        // Every address in the resolver's order (RFC 6724); the last failure is the one reported.
-        var failure = TLSError(.connect, "connect to \(peer): no address")
-        var next: UnsafeMutablePointer<addrinfo>? = list
-        while let entry = next?.pointee {
-            next = entry.ai_next
-            do {
-                return try connect(entry, peer: peer, deadline: deadline)
-            } catch where error.code == .connect {
-                failure = error
-            }
-        }
-        throw failure
-    }
-
-    private static func connect(_ entry: addrinfo, peer: String, deadline: Deadline) throws(TLSError) -> Int32 {
-        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-        let fd = socket(entry.ai_family, type, entry.ai_protocol)
-        guard fd >= 0 else { throw TLSError(.connect, "connect to \(peer): socket: \(String(cString: strerror(errno)))") }
-        do throws(TLSError) {
-            if Glibc.connect(fd, entry.ai_addr, entry.ai_addrlen) != 0 {
-                // A non-blocking connect interrupted by a signal goes on in the background,
-                // like EINPROGRESS; calling connect again would only answer EALREADY.
-                let code = errno
-                guard code == EINPROGRESS || code == EINTR else {
-                    throw TLSError(.connect, "connect to \(peer): \(String(cString: strerror(code)))")
-                }
-                try wait(fd, for: Int16(POLLOUT), until: deadline, during: "connect to \(peer)")
-                var pending: Int32 = 0
-                var length = socklen_t(MemoryLayout<Int32>.size)
-                if getsockopt(fd, SOL_SOCKET, SO_ERROR, &pending, &length) != 0 { pending = errno }
-                if pending != 0 {
-                    throw TLSError(.connect, "connect to \(peer): \(String(cString: strerror(pending)))")
-                }
-            }
-            return fd
+    private static func wait(_ fd: Int32, for readiness: Socket.Readiness, until deadline: Deadline, during step: String) throws(TLSError) {
+        do {
+            try Socket.wait(fd, for: readiness, until: deadline, during: step)
         } catch {
-            Socket.close(fd)
-            throw error
-        }
-    }
-
-    /// poll(2) for `events` with what is left of the deadline. Error and hang-up conditions
-    /// return too: the next call on the socket reports them.
-    private static func wait(_ fd: Int32, for events: Int16, until deadline: Deadline, during step: String) throws(TLSError) {
-        while true {
-            let milliseconds = deadline.remainingMilliseconds
-            guard milliseconds > 0 else {
-                throw TLSError(.timeout, "timed out after \(deadline.seconds) s (\(step))")
-            }
-            var entry = pollfd(fd: fd, events: events, revents: 0)
-            let ready = poll(&entry, 1, milliseconds)
-            if ready > 0 { return }
-            if ready < 0 && errno != EINTR {
-                throw TLSError(.io, "\(step): poll: \(String(cString: strerror(errno)))")
-            }
+            throw TLSError(error)
         }
     }
 }
 
-/// The whole budget of one connection, on the monotonic clock.
-struct Deadline {
-    let seconds: Int
-    private let end: UInt64
-
-    init(seconds: Int) {
-        self.seconds = seconds
-        end = Posix.Process.monotonicNanoseconds() + UInt64(max(seconds, 0)) * 1_000_000_000
-    }
-
-    var remainingMilliseconds: Int32 {
-        let now = Posix.Process.monotonicNanoseconds()
-        guard now < end else { return 0 }
-        // Rounded up: poll would otherwise spin through the last sub-millisecond with 0.
-        return Int32((end - now + 999_999) / 1_000_000)
+extension TLSError {
+    /// The outbound transport's failures keep their code (resolve, connect, timeout, io).
+    init(_ error: NetworkError) {
+        let code: Code = switch error.code {
+        case .resolve: .resolve
+        case .connect: .connect
+        case .timeout: .timeout
+        case .io: .io
+        }
+        self.init(code, error.reason, file: error.file, line: error.line)
     }
 }
 
-/// The client `SSL_CTX` for one outgoing connection: built per fetch, which is rare
-/// (once per generation per `jwks_uri`), so the trust store is read fresh each time.
+/// The client `SSL_CTX` for one outgoing connection: built per connection, which is rare
+/// (fetches run every few minutes at most), so the trust material is read fresh each time.
 final class ClientTLSContext {
     let pointer: OpaquePointer
+    /// The identity's key must outlive the context that uses it.
+    private let identity: TLSClientIdentity?
 
-    init() throws(TLSError) {
+    init(_ configuration: TLSClientConfiguration) throws(TLSError) {
         OpenSSLErrorQueue.clear()
         guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw Self.failure("SSL_CTX_new") }
         pointer = ctx
+        identity = configuration.identity
         SSL_CTX_set_security_level(ctx, 2)
-        guard CNSSSL_SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 else {
-            throw Self.failure("minimum TLS version")
+        guard CNSSSL_SSL_CTX_set_min_proto_version(ctx, configuration.minimumVersion.protocolVersion) == 1,
+              CNSSSL_SSL_CTX_set_max_proto_version(ctx, configuration.maximumVersion.protocolVersion) == 1 else {
+            throw Self.failure("TLS versions")
         }
-        SSL_CTX_set_options(ctx, CNSSSL_OP_NO_RENEGOTIATION | CNSSSL_OP_NO_COMPRESSION)
-        // Honours SSL_CERT_FILE and SSL_CERT_DIR, else OpenSSL's compiled-in system paths.
-        guard SSL_CTX_set_default_verify_paths(ctx) == 1 else {
-            throw Self.failure("cannot load the system trust store")
+        SSL_CTX_set_options(ctx, CNSSSL_OP_NO_RENEGOTIATION | CNSSSL_OP_NO_COMPRESSION | CNSSSL_OP_NO_TICKET)
+        switch configuration.trust {
+        case .system:
+            // Honours SSL_CERT_FILE and SSL_CERT_DIR, else OpenSSL's compiled-in system paths.
+            guard SSL_CTX_set_default_verify_paths(ctx) == 1 else {
+                throw Self.failure("cannot load the system trust store")
+            }
+        case .caFile(let path):
+            guard SSL_CTX_load_verify_locations(ctx, path, nil) == 1 else {
+                throw TLSError.drainingQueue(.certificate, "\(path): cannot load the CA file")
+            }
         }
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
+        if let algorithms = configuration.clientSignatureAlgorithms {
+            // With server preference set, OpenSSL picks the shared signature algorithm for our
+            // CertificateVerify in our order (tls1_set_shared_sigalgs).
+            SSL_CTX_set_options(ctx, CNSSSL_OP_CIPHER_SERVER_PREFERENCE)
+            guard CNSSSL_SSL_CTX_set1_client_sigalgs_list(ctx, algorithms) == 1 else {
+                throw Self.failure("client signature algorithms")
+            }
+        }
+        if let identity = configuration.identity {
+            guard SSL_CTX_use_certificate(ctx, identity.certificate.pointer) == 1,
+                  SSL_CTX_use_PrivateKey(ctx, identity.pkey) == 1 else {
+                throw TLSError.drainingQueue(.privateKey, "the client certificate and key do not go together")
+            }
+        }
     }
 
     private static func failure(_ step: String) -> TLSError {
@@ -213,8 +201,8 @@ final class ClientTLSContext {
 /// One client `SSL` over a connected non-blocking socket.
 final class ClientTLSSession {
     private let ssl: OpaquePointer
-    /// What the last call that could not finish waits for (POLLIN or POLLOUT).
-    private(set) var lastWant = Int16(POLLIN)
+    /// What the last call that could not finish waits for.
+    private(set) var lastWant = Socket.Readiness.readable
 
     init(context: ClientTLSContext, fd: Int32, host: String) throws(TLSError) {
         OpenSSLErrorQueue.clear()
@@ -224,7 +212,7 @@ final class ClientTLSSession {
         self.ssl = ssl
         SSL_set_connect_state(ssl)
         guard SSL_set_fd(ssl, fd) == 1 else { throw TLSError(.handshake, "TLS: SSL_set_fd: \(OpenSSLErrorQueue.drain())") }
-        if Self.isIPAddress(host) {
+        if Socket.isIPAddress(host) {
             // RFC 6066 section 3: no SNI for an address; the certificate must name the address itself.
             guard X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1 else {
                 throw TLSError(.handshake, "TLS: cannot check the address \(host): \(OpenSSLErrorQueue.drain())")
@@ -239,11 +227,8 @@ final class ClientTLSSession {
 
     deinit { SSL_free(ssl) }
 
-    static func isIPAddress(_ host: String) -> Bool {
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
-    }
+    var version: String { String(cString: SSL_get_version(ssl)) }
+    var cipher: String { SSL_get_current_cipher(ssl).map { String(cString: SSL_CIPHER_get_name($0)) } ?? "" }
 
     /// True when done, false when it must wait for `lastWant`.
     func handshake(peer: String) throws(TLSError) -> Bool {
@@ -287,10 +272,10 @@ final class ClientTLSSession {
     private func wants(_ rc: Int32) -> Bool {
         switch SSL_get_error(ssl, rc) {
         case SSL_ERROR_WANT_READ:
-            lastWant = Int16(POLLIN)
+            lastWant = .readable
             return true
         case SSL_ERROR_WANT_WRITE:
-            lastWant = Int16(POLLOUT)
+            lastWant = .writable
             return true
         default:
             return false

@@ -1,9 +1,11 @@
 import COpenSSL
 import COpenSSLShims
-import FoundationEssentials
+public import FoundationEssentials
 
-/// Owns one `X509*`.
-final class X509Certificate {
+/// The one owner of an `X509*` in the code base: the trust store's CA certificates, a
+/// presented chain, `inspect-cert`'s file, the certificate on a card (cns-card, the virtual
+/// card). The pointer never leaves the TLS module; other modules read fields through it.
+public final class X509Certificate {
     let pointer: OpaquePointer
 
     init(taking pointer: OpaquePointer) { self.pointer = pointer }
@@ -20,9 +22,73 @@ final class X509Certificate {
         pointer = parsed
     }
 
+    /// The first certificate of PEM text, or a DER encoding.
+    public convenience init(pemOrDER bytes: [UInt8]) throws(TLSError) {
+        let der: [UInt8]
+        do {
+            der = try PEMFile.derObjects(bytes: bytes, labels: ["CERTIFICATE", "TRUSTED CERTIFICATE"], origin: "certificate").first ?? []
+        } catch {
+            throw TLSError(.certificate, "the certificate is not valid PEM")
+        }
+        guard let parsed = X509Certificate(der: der) else { throw TLSError(.certificate, "the certificate does not parse") }
+        self.init(taking: X509_dup(parsed.pointer))
+    }
+
     deinit { X509_free(pointer) }
 
-    var sha256: [UInt8] { X509Inspector.sha256(pointer) }
+    public var der: [UInt8] { X509Inspector.der(pointer) }
+    public var sha256: [UInt8] { X509Inspector.sha256(pointer) }
+    public var subject: String { X509Inspector.name(X509_get_subject_name(pointer)) }
+    public var issuer: String { X509Inspector.name(X509_get_issuer_name(pointer)) }
+    public var serialHex: String { X509Inspector.serialHex(pointer) }
+    public var notBefore: Date? { X509Inspector.date(X509_get0_notBefore(pointer)) }
+    public var notAfter: Date? { X509Inspector.date(X509_get0_notAfter(pointer)) }
+
+    /// The DER SubjectPublicKeyInfo: compare it with a key's to see that they belong together.
+    public var publicKeyInfoDER: [UInt8] {
+        guard let key = X509_get0_pubkey(pointer) else { return [] }
+        var out: UnsafeMutablePointer<UInt8>? = nil
+        let length = i2d_PUBKEY(key, &out)
+        guard length > 0, let out else { return [] }
+        defer { CNSSSL_OPENSSL_free(out) }
+        return Array(UnsafeBufferPointer(start: out, count: Int(length)))
+    }
+
+    /// Bytes in the RSA modulus; nil for another kind of key.
+    public var rsaModulusLength: Int? {
+        guard let key = X509_get0_pubkey(pointer), EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA else { return nil }
+        return Int(EVP_PKEY_get_size(key))
+    }
+
+    /// Subject attributes a card holder's certificate carries.
+    public enum NameAttribute: Sendable {
+        case commonName, givenName, surname, serialNumber, organization, organizationalUnit, country
+
+        var nid: Int32 {
+            switch self {
+            case .commonName: NID_commonName
+            case .givenName: NID_givenName
+            case .surname: NID_surname
+            case .serialNumber: NID_serialNumber
+            case .organization: NID_organizationName
+            case .organizationalUnit: NID_organizationalUnitName
+            case .country: NID_countryName
+            }
+        }
+    }
+
+    /// The first value of `attribute` in the subject, as UTF-8.
+    public func subjectAttribute(_ attribute: NameAttribute) -> String? {
+        guard let name = X509_get_subject_name(pointer) else { return nil }
+        let index = X509_NAME_get_index_by_NID(name, attribute.nid, -1)
+        guard index >= 0, let entry = X509_NAME_get_entry(name, index),
+              let data = X509_NAME_ENTRY_get_data(entry) else { return nil }
+        var utf8: UnsafeMutablePointer<UInt8>? = nil
+        let length = ASN1_STRING_to_UTF8(&utf8, data)
+        guard length >= 0, let utf8 else { return nil }
+        defer { CNSSSL_OPENSSL_free(utf8) }
+        return String(decoding: UnsafeBufferPointer(start: utf8, count: Int(length)), as: UTF8.self)
+    }
 }
 
 /// Owns one `X509_CRL*`.

@@ -33,6 +33,15 @@ public final class CardKey {
 
     deinit { EVP_PKEY_free(pkey) }
 
+    /// The DER SubjectPublicKeyInfo of the key's public half (to match it with a certificate).
+    public var publicKeyInfoDER: [UInt8] {
+        var out: UnsafeMutablePointer<UInt8>? = nil
+        let length = i2d_PUBKEY(pkey, &out)
+        guard length > 0, let out else { return [] }
+        defer { CRYPTO_free(out, #fileID, #line) }
+        return Array(UnsafeBufferPointer(start: out, count: Int(length)))
+    }
+
     /// Bytes in the modulus: the length of a block to sign and of the signature.
     public var modulusLength: Int { Int(EVP_PKEY_get_size(pkey)) }
     public var modulusBits: Int { Int(EVP_PKEY_get_bits(pkey)) }

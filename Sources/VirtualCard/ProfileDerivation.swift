@@ -1,4 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 public import SmartCard
+public import TLS
 import CNS
 
 /// Builds a card's files from its certificate when the caller gives none, the way a real
@@ -14,20 +19,21 @@ public enum ProfileDerivation {
         return (cf, id)
     }
 
-    public static func cardID(from certificate: CardCertificate) throws(VirtualCardError) -> String {
-        guard let cn = certificate.commonName, let id = splitCommonName(cn)?.cardID,
+    public static func cardID(from certificate: X509Certificate) throws(VirtualCardError) -> String {
+        guard let cn = certificate.subjectAttribute(.commonName), let id = splitCommonName(cn)?.cardID,
               (try? CNSCard.parseCardID(Array(id.utf8))) != nil else {
             throw VirtualCardError(.configuration, "the certificate CN holds no 16-digit card id; pass --card-id")
         }
         return id
     }
 
-    public static func personalData(from certificate: CardCertificate) throws(VirtualCardError) -> PersonalData {
-        guard let cn = certificate.commonName, let cfText = splitCommonName(cn)?.codiceFiscale else {
+    public static func personalData(from certificate: X509Certificate) throws(VirtualCardError) -> PersonalData {
+        guard let cn = certificate.subjectAttribute(.commonName), let cfText = splitCommonName(cn)?.codiceFiscale else {
             throw VirtualCardError(.configuration, "the certificate CN is not <CF>/<card id>.<hash>; pass --personal-data")
         }
-        var data = PersonalData(issueDate: certificate.notBefore ?? "", expiryDate: certificate.notAfter ?? "",
-                                surname: certificate.surname ?? "", givenName: certificate.givenName ?? "",
+        var data = PersonalData(issueDate: ddmmyyyy(certificate.notBefore), expiryDate: ddmmyyyy(certificate.notAfter),
+                                surname: certificate.subjectAttribute(.surname) ?? "",
+                                givenName: certificate.subjectAttribute(.givenName) ?? "",
                                 codiceFiscale: cfText)
         if let cf = try? CodiceFiscale(cfText), cf.kind == .personal {
             data.codiceFiscale = cf.value
@@ -46,5 +52,15 @@ public enum ProfileDerivation {
             }
         }
         return data
+    }
+
+    /// A date as EF_DatiPersonali writes it: DDMMYYYY (UTC); empty when there is none.
+    static func ddmmyyyy(_ date: Date?) -> String {
+        guard let date else { return "" }
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let two = { (value: Int32) in value < 10 ? "0\(value)" : "\(value)" }
+        return two(parts.tm_mday) + two(parts.tm_mon + 1) + String(parts.tm_year + 1900)
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import Posix
 
 /// The card side of vpcd's socket protocol (vsmartcard): vpcd LISTENS, the card connects.
 /// Both ways every message is a 2-byte big-endian length and a payload. A 1-byte payload
@@ -37,7 +38,7 @@ public final class VPCDConnection {
             log("connected to vpcd at \(host):\(port)")
             card.reset()
             let why = serveConnection(fd)
-            close(fd)
+            Socket.close(fd)
             card.reset()
             log("vpcd connection closed (\(why)); reconnecting")
         }
@@ -68,36 +69,22 @@ public final class VPCDConnection {
         }
     }
 
+    /// The outbound stack's connect (every address, a deadline), then a blocking socket:
+    /// this thread does nothing but wait for vpcd's next message.
     private func connect() throws(VirtualCardError) -> Int32 {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        let status = getaddrinfo(host, String(port), &hints, &result)
-        guard status == 0, let first = result else {
-            throw VirtualCardError(.network, "cannot resolve \(host): \(String(cString: gai_strerror(status)))")
+        let fd: Int32
+        do {
+            fd = try Socket.connect(host: host, port: port, deadline: Deadline(after: 2))
+        } catch {
+            throw VirtualCardError(.network, error.reason)
         }
-        defer { freeaddrinfo(first) }
-        var lastError: Int32 = 0
-        var cursor: UnsafeMutablePointer<addrinfo>? = first
-        while let info = cursor {
-            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
-            if fd >= 0 {
-                var rc: Int32
-                repeat { rc = Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) } while rc < 0 && errno == EINTR
-                if rc == 0 {
-                    var one: Int32 = 1
-                    setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-                    return fd
-                }
-                lastError = errno
-                close(fd)
-            } else {
-                lastError = errno
-            }
-            cursor = info.pointee.ai_next
+        do {
+            try Socket.setBlocking(fd, true)
+        } catch {
+            Socket.close(fd)
+            throw VirtualCardError(.network, error.description)
         }
-        throw VirtualCardError(.network, String(cString: strerror(lastError)))
+        return fd
     }
 
     private func readExactly(_ fd: Int32, count: Int) -> [UInt8]? {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Outbound
 import SmartCard
+import TLS
 
 struct LoginCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,9 +27,9 @@ struct LoginCommand: ParsableCommand {
     }
 
     func run() throws {
-        let target = try LoginURL(url)
+        let target = try TLSLogin.url(url)
         let pin = try SecretInput(options: secretOptions).read(.pin, prompt: "PIN: ")
-        var result: HTTPResult?
+        var result: FetchResponse?
         var schemes: [String] = []
         var loginFailure: LoginError?
         try runReportingErrors {
@@ -43,11 +45,20 @@ struct LoginCommand: ParsableCommand {
                     throw error
                 }
                 do throws(LoginError) {
-                    let x509 = try X509Certificate(der: certificate)
-                    let key = try CardRSAKey(certificate: x509, card: session.card)
+                    let x509: X509Certificate
+                    let identity: TLSClientIdentity
+                    let signer: CardSigner
+                    do throws(TLSError) {
+                        x509 = try X509Certificate(pemOrDER: certificate)
+                        guard let modulus = x509.rsaModulusLength else { throw TLSError(.privateKey, "the card's certificate does not hold an RSA key") }
+                        signer = CardSigner(card: session.card, modulusLength: modulus)
+                        identity = try TLSClientIdentity(certificate: x509, operation: signer)
+                    } catch {
+                        throw LoginError(error.reason)
+                    }
                     result = try TLSLogin.get(target, caFile: cacert, version: TLSVersionChoice(rawValue: tls) ?? .auto,
-                                              certificate: x509, key: key)
-                    schemes = key.signer.schemes
+                                              identity: identity, signer: signer)
+                    schemes = signer.schemes
                 } catch {
                     loginFailure = error
                 }
@@ -60,9 +71,9 @@ struct LoginCommand: ParsableCommand {
         guard let result else { throw ExitCode(5) }
         FileHandle.standardOutput.write(Data(result.body))
         if result.body.last != 10 { print("") }
-        Output.error("\(result.tlsVersion) \(result.cipher); CertificateVerify signed on the card with \(schemes.joined(separator: ", "))")
-        guard result.status == 200 else {
-            Output.error("the gateway answered HTTP \(result.status)")
+        Output.error("\(result.tlsVersion ?? "") \(result.cipher ?? ""); CertificateVerify signed on the card with \(schemes.joined(separator: ", "))")
+        guard result.head.status == 200 else {
+            Output.error("the gateway answered HTTP \(result.head.status)")
             throw ExitCode(6)
         }
         if let identity = try? JSONSerialization.jsonObject(with: Data(result.body)) as? [String: Any],

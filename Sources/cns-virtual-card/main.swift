@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import SmartCard
+import TLS
 import VirtualCard
 
 /// A virtual TS-CNS card that plugs into vpcd (Debian package vsmartcard-vpcd), so pcscd,
@@ -58,9 +59,15 @@ struct VirtualCardCommand: ParsableCommand {
     }
 
     func run() throws {
-        let certificate = try CardCertificate(contentsOf: readFile(self.certificate))
+        let certificateBytes = try readFile(self.certificate)
+        let certificate: X509Certificate
+        do {
+            certificate = try X509Certificate(pemOrDER: certificateBytes)
+        } catch {
+            throw VirtualCardError(.certificate, "\(self.certificate): \(error.reason)")
+        }
         let key = try CardKey(contentsOf: readFile(self.key))
-        guard certificate.matches(key) else {
+        guard certificate.publicKeyInfoDER == key.publicKeyInfoDER else {
             throw VirtualCardError(.keyMismatch, "\(self.key) is not the key of \(self.certificate)")
         }
         let id = try cardID ?? ProfileDerivation.cardID(from: certificate)
