@@ -86,7 +86,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
+        // A PKI made per test run through OpenSSL (keys, CAs, leaves, CRLs); tests only.
+        .target(name: "TestPKI", dependencies: ["COpenSSL", "COpenSSLShims"], swiftSettings: strict),
+
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"], swiftSettings: strict),
+        .testTarget(name: "TLSTests", dependencies: ["TLS", "TestPKI", "COpenSSL", "COpenSSLShims"], swiftSettings: strict),
+        .testTarget(name: "OutboundTests", dependencies: ["Outbound", "TLS", "HTTP1", "Posix", "TestPKI"], swiftSettings: strict),
+        .testTarget(name: "PosixTests", dependencies: ["Posix"], swiftSettings: strict),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: strict),
         .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"], swiftSettings: strict),
         .testTarget(name: "CNSTests", dependencies: [
