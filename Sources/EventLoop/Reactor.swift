@@ -33,13 +33,13 @@ public struct Waker: Sendable {
 }
 
 /// A level-triggered epoll instance owned by one loop thread.
-public final class Reactor {
+final class Reactor {
     private let epfd: Int32
     private let wakeFD: Int32
-    public static let wakeToken: UInt64 = .max
+    static let wakeToken: UInt64 = .max
     private var ready: [cns_epoll_ready]
 
-    public init(capacity: Int = 256) throws(Errno) {
+    init(capacity: Int = 256) throws(Errno) {
         epfd = try syscall("epoll_create1") { cns_epoll_create() }
         do {
             wakeFD = try syscall("eventfd") { cns_eventfd() }
@@ -56,7 +56,7 @@ public final class Reactor {
         Socket.close(epfd)
     }
 
-    public var waker: Waker { Waker(fd: wakeFD) }
+    var waker: Waker { Waker(fd: wakeFD) }
 
     private func mask(_ interest: Interest, exclusive: Bool) -> UInt32 {
         // No interest at all (a request waiting for its response) also mutes RDHUP, so
@@ -70,21 +70,21 @@ public final class Reactor {
 
     /// `exclusive` is for a listening socket shared by several loops: the kernel wakes
     /// one of them per connection instead of all (EPOLLEXCLUSIVE).
-    public func register(fd: Int32, token: UInt64, interest: Interest, exclusive: Bool = false) throws(Errno) {
+    func register(fd: Int32, token: UInt64, interest: Interest, exclusive: Bool = false) throws(Errno) {
         _ = try syscall("epoll_ctl") { cns_epoll_ctl(epfd, CNS_EPOLL_CTL_ADD, fd, mask(interest, exclusive: exclusive), token) }
     }
 
-    public func modify(fd: Int32, token: UInt64, interest: Interest) throws(Errno) {
+    func modify(fd: Int32, token: UInt64, interest: Interest) throws(Errno) {
         _ = try syscall("epoll_ctl") { cns_epoll_ctl(epfd, CNS_EPOLL_CTL_MOD, fd, mask(interest, exclusive: false), token) }
     }
 
-    public func deregister(fd: Int32) {
+    func deregister(fd: Int32) {
         _ = cns_epoll_ctl(epfd, CNS_EPOLL_CTL_DEL, fd, 0, 0)
     }
 
     /// Waits up to `timeoutMilliseconds` (-1 = forever) and calls `body` for each event.
     /// Wake-ups are drained here and reported with `Reactor.wakeToken`.
-    public func poll(timeoutMilliseconds: Int32, _ body: (ReadyEvent) -> Void) throws(Errno) {
+    func poll(timeoutMilliseconds: Int32, _ body: (ReadyEvent) -> Void) throws(Errno) {
         let capacity = Int32(ready.count)
         let n: Int32
         do {

@@ -25,7 +25,7 @@ public enum CertificateInspection {
         let peer = PeerCertificate(der: leaf)
         // Without a trust configuration only the profile can be judged.
         let chainVerdict = chain ?? CertificateVerdict(reason: .ok, opensslCode: 0)
-        let verdict = LoginVerdict.evaluate(chain: chainVerdict, peer: peer, profile: profile)
+        let verdict = CardVerdict.evaluate(chain: chainVerdict, peer: peer, profile: profile)
         let report = VerdictReport(verdict: verdict, chainChecked: chain != nil)
         if json {
             return Output(text: JSONValue.object(report.dictionary(file: file)).prettyText, accepted: verdict.accepted)
@@ -36,7 +36,7 @@ public enum CertificateInspection {
 
 /// The verdict in the shapes /whoami, /verifica and inspect-cert share.
 struct VerdictReport {
-    let verdict: LoginVerdict
+    let verdict: CardVerdict
     let chainChecked: Bool
 
     func dictionary(file: String? = nil) -> [String: JSONValue] {

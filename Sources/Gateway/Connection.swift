@@ -1,3 +1,4 @@
+import EventLoop
 import FoundationEssentials
 import HTTP1
 import Posix
@@ -16,8 +17,8 @@ final class Connection {
     }
 
     let fd: Int32
-    let slot: Int
-    let token: UInt64
+    /// Set once the loop has taken the connection.
+    var slot = Slot.unassigned
     let listener: BoundListener
     /// nil on the admin listener (plain HTTP, no TLS, no PROXY header).
     let settings: ListenerConfig?
@@ -31,27 +32,25 @@ final class Connection {
     var input: [UInt8] = []
     var output: [UInt8] = []
     var outputOffset = 0
-    var deadline: UInt64 = 0
     var keepAlive = true
-    var interest: EventInterest = .readable
     var requests = 0
-    /// The verdict on this connection's certificate, computed on first use.
-    var loginVerdict: LoginVerdict?
+    /// The card of the handshake (set when it completes; none on the admin listener).
+    var card: ConnectionCard
     /// Why the deadline is set, for the 408 decision and logs.
     var waitingForRequestBytes = false
-
-    enum EventInterest { case readable, writable, none }
-    /// When the TLS handshake finished: with no resumption on certificate listeners this
-    /// is when the card last signed for this connection.
-    var handshakeCompletedAt: Date?
     /// The request a deferred handler is answering, for the access log and metrics.
-    var pendingRequest: (method: String, path: String, started: UInt64)?
+    var pending: PendingRequest?
 
-    init(fd: Int32, slot: Int, token: UInt64, listener: BoundListener, settings: ListenerConfig?,
-         generation: Generation, peer: SocketAddress, now: UInt64) {
+    struct PendingRequest {
+        var method: String
+        var path: String
+        var started: UInt64
+        var reason: String?
+        var ticket: BlockingPool.Ticket
+    }
+
+    init(fd: Int32, listener: BoundListener, settings: ListenerConfig?, generation: Generation, peer: SocketAddress, now: UInt64) {
         self.fd = fd
-        self.slot = slot
-        self.token = token
         self.listener = listener
         self.settings = settings
         self.isAdmin = settings == nil
@@ -59,6 +58,7 @@ final class Connection {
         self.peer = peer
         self.client = peer
         self.acceptedAt = now
+        self.card = .none(profile: generation.config.profile)
         if let settings {
             self.state = settings.proxyProtocol ? .proxyHeader : .handshake
         } else {
@@ -73,5 +73,15 @@ final class Connection {
 
     var httpLimits: HTTPLimits {
         HTTPLimits(maxHeaderBytes: limits.maxHeaderBytes, maxBodyBytes: limits.maxBodyBytes)
+    }
+
+    /// The facts a handler may read about this connection.
+    func requestContext(server: SharedState) -> RequestContext {
+        RequestContext(
+            listener: listener.name, isAdmin: isAdmin,
+            requestsClientCertificate: (settings?.clientCertificate ?? .none) != .none,
+            client: client,
+            tls: tls.map { RequestContext.TLSFacts(version: $0.version, cipher: $0.cipher, alpn: $0.alpn) },
+            card: card, generation: generation, server: server)
     }
 }

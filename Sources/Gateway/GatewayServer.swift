@@ -95,6 +95,7 @@ public final class GatewayServer {
             }
         }
         let router = Router(accessLog: config.accessLog)
+        let pool = BlockingPool(name: "cns-blocking", width: 16, queueLimit: 4096)
         let threads = config.effectiveLoopThreads
         let started = Atomic<Int>(0)
         for id in 0..<threads {
@@ -102,8 +103,8 @@ public final class GatewayServer {
             let beat = heartbeats.register(loop: id)
             Posix.Thread.start(name: "cns-loop-\(id)") { [wakers, finished] in
                 do {
-                    let worker = try Worker(id: id, shared: shared, listeners: boundListeners, router: router, heartbeat: beat)
-                    wakers.add(worker.waker)
+                    let worker = try Worker(id: id, shared: shared, listeners: boundListeners, router: router, pool: pool, heartbeat: beat)
+                    wakers.add(worker.loop.mailbox)
                     started.wrappingAdd(1, ordering: .releasing)
                     worker.run()
                 } catch {
@@ -235,9 +236,10 @@ public final class GatewayServer {
     }
 }
 
-/// The loop threads' wakers, registered as each loop starts.
+/// The loop threads' mailboxes, registered as each loop starts: waking them makes each loop
+/// look at the draining flag at once.
 final class WakerList: Sendable {
-    private let wakers = Mutex<[Waker]>([])
-    func add(_ waker: Waker) { wakers.withLock { $0.append(waker) } }
-    func wakeAll() { for waker in wakers.withLock({ $0 }) { waker.wake() } }
+    private let mailboxes = Mutex<[Mailbox<Worker.Delivery>]>([])
+    func add(_ mailbox: Mailbox<Worker.Delivery>) { mailboxes.withLock { $0.append(mailbox) } }
+    func wakeAll() { for mailbox in mailboxes.withLock({ $0 }) { mailbox.wake() } }
 }

@@ -13,19 +13,19 @@ struct OIDCRequestContext: Sendable {
     /// True on the login listener (the one whose handshake asks for the card).
     var requestsClientCertificate: Bool
     var clientAddress: String
-    /// The connection's certificate verdict (computed on the loop thread before the
-    /// handler runs on the blocking pool).
-    var login: @Sendable () -> LoginVerdict
+    /// The connection's card, judged on the loop thread before the handler runs on the
+    /// blocking pool; nil for requests that do not need it.
+    var card: CardLogin?
     var language: PageLanguage
     var pages: PageRenderer
     var cookieHeader: String?
 
-    init(listenerName: String, requestsClientCertificate: Bool, clientAddress: String, login: @escaping @Sendable () -> LoginVerdict,
+    init(listenerName: String, requestsClientCertificate: Bool, clientAddress: String, card: CardLogin?,
          language: PageLanguage, pages: PageRenderer, cookieHeader: String?) {
         self.listenerName = listenerName
         self.requestsClientCertificate = requestsClientCertificate
         self.clientAddress = clientAddress
-        self.login = login
+        self.card = card
         self.language = language
         self.pages = pages
         self.cookieHeader = cookieHeader
@@ -115,17 +115,16 @@ final class OIDCService: Sendable {
 
     func handles(_ request: HTTPRequest) -> Bool { provider.isEndpoint(request.path) }
 
+    /// Whether answering `request` reads the connection's card (a login).
+    func needsCard(_ request: HTTPRequest, requestsClientCertificate: Bool) -> Bool {
+        provider.needsCard(request.path, requestsClientCertificate: requestsClientCertificate)
+    }
+
     /// Nil when the request is not for an OIDC endpoint.
     func handle(_ request: HTTPRequest, context: OIDCRequestContext) -> HTTPResponse? {
         let info = ProviderRequestInfo(
             requestsClientCertificate: context.requestsClientCertificate, clientAddress: context.clientAddress,
-            cookieHeader: context.cookieHeader, login: {
-                let verdict = context.login()
-                var card = Self.cardLogin(verdict)
-                // prompt=login and max_age compare it with the request (Provider+Reauthentication.swift).
-                card.handshakeAt = verdict.handshakeAt
-                return card
-            })
+            cookieHeader: context.cookieHeader, card: context.card)
         guard let outcome = provider.handle(request, info: info) else { return nil }
         switch outcome {
         case .response(let response):
@@ -133,13 +132,6 @@ final class OIDCService: Sendable {
         case .page(let page, let status, let headers):
             return render(page, status: status, headers: headers, context: context)
         }
-    }
-
-    static func cardLogin(_ verdict: LoginVerdict) -> CardLogin {
-        let subject = verdict.accepted ? verdict.identity.map(LoginSubject.init(identity:)) : nil
-        return CardLogin(reason: verdict.reason, subject: subject,
-                         certificateSerial: verdict.peer?.serialHex ?? verdict.identity?.serialHex,
-                         certificateIssuer: verdict.peer?.issuer ?? verdict.identity?.issuer)
     }
 
     private func render(_ page: OIDCPage, status: Int, headers: [HTTPHeader], context: OIDCRequestContext) -> HTTPResponse {

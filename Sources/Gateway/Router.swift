@@ -11,51 +11,26 @@ import Store
 import Synchronization
 import TLS
 
-/// What a handler may know about the connection a request came on.
-final class RequestContext {
-    let connection: Connection
-    let shared: SharedState
-    let metrics: MetricsRecorder
-    let logger: Logger
-    /// The reason code this request's outcome is logged with, when there is one.
-    var reasonForLog: String?
-
-    init(connection: Connection, shared: SharedState, metrics: MetricsRecorder, logger: Logger) {
-        self.connection = connection
-        self.shared = shared
-        self.metrics = metrics
-        self.logger = logger
-    }
-
-    var verdict: CertificateVerdict { connection.tls?.verdict ?? .noCertificate }
-
-    /// Chain verdict plus the CNS profile, once per connection.
-    var login: LoginVerdict {
-        if let cached = connection.loginVerdict { return cached }
-        let verdict = LoginVerdict.evaluate(chain: self.verdict, peer: connection.tls?.peerCertificate(),
-                                            profile: connection.generation.config.profile,
-                                            handshakeAt: connection.handshakeCompletedAt)
-        connection.loginVerdict = verdict
-        // Counted and logged once per connection. An unknown issuer's name is chosen by
-        // whoever made the certificate, so it never becomes a metric label.
-        let issuer = verdict.peer == nil ? "none"
-            : verdict.chain.reason == .unknownIssuer ? "unknown" : (verdict.peer?.issuer ?? "none")
-        metrics.login(reason: verdict.reason, issuer: issuer)
-        var fields: Logger.Metadata = [
-            "listener": "\(connection.listener.name)", "client": "\(connection.client)",
-            "reason": "\(verdict.reason)", "issuer": "\(issuer)",
-        ]
-        if let peer = verdict.peer { fields["serial"] = "\(peer.serialHex)" }
-        if let detail = verdict.rejection?.detail { fields["detail"] = "\(detail)" }
-        logger.info("certificate_verdict", metadata: fields)
-        return verdict
-    }
-}
-
-/// Maps requests to responses. Pure with respect to I/O: handlers read the context and
-/// return a response; the worker does the writing.
+/// Maps requests to responses: a function of the request and the connection's facts. No I/O:
+/// the worker does the reading, writing, logging and counting; the router only reports a card
+/// verdict it computed (`cardEvaluated`, once per connection) so the worker records it where
+/// the card was needed.
 struct Router: Sendable {
     let accessLog: Bool
+
+    /// What the router decided: a response now, or work that must not run on a loop thread
+    /// (database writes, slow secret hashes), each with the reason code the access log carries.
+    enum RouteResult {
+        case response(HTTPResponse, reason: String?)
+        case deferred(reason: String?, work: @Sendable () -> HTTPResponse)
+    }
+
+    /// The card's verdict; computed on first use, and then reported to `cardEvaluated`.
+    private func cardVerdict(_ context: RequestContext, _ cardEvaluated: (CardVerdict) -> Void) -> CardVerdict {
+        let (verdict, first) = context.card.evaluate()
+        if first { cardEvaluated(verdict) }
+        return verdict
+    }
 
     static let getRoutes: Set<String> = ["/", "/verifica", "/healthz", "/readyz", "/whoami"]
 
@@ -67,7 +42,7 @@ struct Router: Sendable {
             return HTTPResponse(status: 200, headers: [
                 HTTPHeader(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8"),
                 HTTPHeader(name: "Cache-Control", value: "no-store"),
-            ], body: GatewayMetrics.render(shared: context.shared))
+            ], body: GatewayMetrics.render(shared: context.server))
         case "/healthz":
             return health(context)
         case "/readyz":
@@ -80,75 +55,69 @@ struct Router: Sendable {
     /// Ready = serving, not draining and the state store answering: a proxy health check
     /// takes the instance out of rotation before it stops, and while its database is away.
     private func ready(_ context: RequestContext) -> HTTPResponse {
-        if context.shared.isDraining { return json(status: 503, ["status": "draining"]) }
+        if context.server.isDraining { return json(status: 503, ["status": "draining"]) }
         guard StoreHealth.shared.isAvailable else {
             return json(status: 503, ["status": "store_unavailable"])
         }
         return json(status: 200, ["status": "ready"])
     }
 
-    /// A response now, or work that must not run on a loop thread (database writes,
-    /// slow secret hashes): the worker runs it on the blocking pool and answers when done.
-    enum RouteResult {
-        case response(HTTPResponse)
-        case deferred(@Sendable () -> HTTPResponse)
-    }
-
-    func route(_ request: HTTPRequest, context: RequestContext) -> RouteResult {
-        let generation = context.connection.generation
+    func route(_ request: HTTPRequest, context: RequestContext, cardEvaluated: (CardVerdict) -> Void) -> RouteResult {
+        if context.isAdmin { return .response(respondAdmin(to: request, context: context), reason: nil) }
+        let generation = context.generation
         if let oidc = generation.oidc, oidc.handles(request) {
-            // The verdict is computed here, on the loop thread that owns the connection;
-            // the handler gets a value it can read from any thread.
-            let login = context.login
-            context.reasonForLog = login.reason
+            // Only a login reads the card; it is judged here, on the loop thread that owns the
+            // connection, and the handler gets a value it can read from any thread.
+            let card = oidc.needsCard(request, requestsClientCertificate: context.requestsClientCertificate)
+                ? cardVerdict(context, cardEvaluated).cardLogin : nil
             let oidcContext = OIDCRequestContext(
-                listenerName: context.connection.listener.name,
-                requestsClientCertificate: (context.connection.settings?.clientCertificate ?? .none) != .none,
-                clientAddress: context.connection.client.ipString,
-                login: { login },
+                listenerName: context.listener,
+                requestsClientCertificate: context.requestsClientCertificate,
+                clientAddress: context.client.ipString,
+                card: card,
                 language: PageLanguage.negotiate(query: request.query, acceptLanguage: request.header("Accept-Language")),
                 pages: generation.pages,
                 cookieHeader: request.header("Cookie"))
             let router = self
-            return .deferred {
+            return .deferred(reason: card?.reason) {
                 oidc.handle(request, context: oidcContext) ?? router.errorResponse(status: 404, message: "not found")
             }
         }
-        return .response(respond(to: request, context: context))
+        return respond(to: request, context: context, cardEvaluated: cardEvaluated)
     }
 
-    func respond(to request: HTTPRequest, context: RequestContext) -> HTTPResponse {
+    private func respond(to request: HTTPRequest, context: RequestContext, cardEvaluated: (CardVerdict) -> Void) -> RouteResult {
         guard request.method == "GET" else {
             if Router.getRoutes.contains(request.path) {
                 var response = errorResponse(status: 405, message: "method not allowed")
                 response.headers.append(HTTPHeader(name: "Allow", value: "GET"))
-                return response
+                return .response(response, reason: nil)
             }
-            return errorResponse(status: 404, message: "not found")
+            return .response(errorResponse(status: 404, message: "not found"), reason: nil)
         }
         switch request.path {
         case "/healthz":
-            return health(context)
+            return .response(health(context), reason: nil)
         case "/readyz":
-            return ready(context)
+            return .response(ready(context), reason: nil)
         case "/whoami":
-            return whoami(context)
+            let login = cardVerdict(context, cardEvaluated)
+            return .response(whoami(context, login), reason: login.reason)
         case "/", "/verifica":
             let language = PageLanguage.negotiate(query: request.query, acceptLanguage: request.header("Accept-Language"))
-            let pages = context.connection.generation.pages
+            let pages = context.generation.pages
             if request.path == "/" {
-                return html(status: 200, pages.landing(language, continueURL: nil, query: request.query))
+                return .response(html(status: 200, pages.landing(language, continueURL: nil, query: request.query)), reason: nil)
             }
-            let login = context.login
-            context.reasonForLog = login.reason
+            let login = cardVerdict(context, cardEvaluated)
             let report = CardReport(
                 presented: login.peer != nil, reason: login.reason, identity: login.identity,
                 subject: login.peer?.subject, issuer: login.peer?.issuer, serialHex: login.peer?.serialHex,
                 notAfter: login.peer?.notAfter, sha256: login.peer?.sha256,
                 opensslError: login.peer == nil ? nil : login.chain.opensslError)
-            return html(status: 200, pages.verifica(report, language: language, query: request.query))
+            return .response(html(status: 200, pages.verifica(report, language: language, query: request.query)), reason: login.reason)
         default:
-            return errorResponse(status: 404, message: "not found")
+            return .response(errorResponse(status: 404, message: "not found"), reason: nil)
         }
     }
 
@@ -169,6 +138,13 @@ struct Router: Sendable {
         json(status: status, ["error": .string(message), "status": .int(status)])
     }
 
+    /// 503 with Retry-After: the blocking pool's queue is full.
+    func unavailable(retryAfter seconds: Int) -> HTTPResponse {
+        var response = errorResponse(status: 503, message: "temporarily unavailable")
+        response.headers.append(HTTPHeader(name: "Retry-After", value: String(seconds)))
+        return response
+    }
+
     /// Compact, keys sorted, `/` unescaped: what `JSONSerialization` with `.sortedKeys` and
     /// `.withoutEscapingSlashes` wrote before (our keys sort the same by bytes as by its collation).
     private func json(status: Int, _ object: [String: JSONValue]) -> HTTPResponse {
@@ -179,9 +155,9 @@ struct Router: Sendable {
     }
 
     private func health(_ context: RequestContext) -> HTTPResponse {
-        let generation = context.shared.generation
-        let reload = context.shared.reloadStatus
-        let draining = context.shared.isDraining
+        let generation = context.server.generation
+        let reload = context.server.reloadStatus
+        let draining = context.server.isDraining
         let fresh = generation.trust.crlsFresh
         // Probes hit this every few seconds per balancer: the body changes only with the
         // generation, the last reload, draining or CRL freshness, so it is built once per
@@ -209,14 +185,11 @@ struct Router: Sendable {
 
     private static let healthCache = HealthResponseCache()
 
-    private func whoami(_ context: RequestContext) -> HTTPResponse {
-        let connection = context.connection
-        let tls = connection.tls
-        let login = context.login
-        context.reasonForLog = login.reason
+    private func whoami(_ context: RequestContext, _ login: CardVerdict) -> HTTPResponse {
+        let tls = context.tls
         var body: [String: JSONValue] = [
-            "client_address": .string(connection.client.description),
-            "listener": .string(connection.listener.name),
+            "client_address": .string(context.client.description),
+            "listener": .string(context.listener),
             "tls_version": .string(tls?.version ?? ""),
             "cipher": .string(tls?.cipher ?? ""),
             "alpn": tls?.alpn.map(JSONValue.string) ?? .null,

@@ -164,7 +164,7 @@ extension Provider {
     // MARK: the card
 
     func login(_ request: AuthorizationRequest, info: ProviderRequestInfo) -> OIDCOutcome {
-        let card = info.login()
+        let card = info.card ?? CardLogin(reason: "no_certificate", subject: nil)
         let now = clock
         let client = request.client
         guard card.accepted, let subject = card.subject else {

@@ -33,14 +33,14 @@ public struct ProviderRequestInfo {
     public var requestsClientCertificate: Bool
     public var clientAddress: String
     public var cookieHeader: String?
-    /// Evaluated only when the request needs the card.
-    public var login: () -> CardLogin
+    /// The connection's card, for the requests that `Provider.needsCard` names; nil otherwise.
+    public var card: CardLogin?
 
-    public init(requestsClientCertificate: Bool, clientAddress: String, cookieHeader: String?, login: @escaping () -> CardLogin) {
+    public init(requestsClientCertificate: Bool, clientAddress: String, cookieHeader: String?, card: CardLogin?) {
         self.requestsClientCertificate = requestsClientCertificate
         self.clientAddress = clientAddress
         self.cookieHeader = cookieHeader
-        self.login = login
+        self.card = card
     }
 }
 
@@ -104,6 +104,13 @@ public final class Provider: Sendable {
 
     /// True when `path` is one of the provider's endpoints (a cheap check for the router).
     public func isEndpoint(_ path: String) -> Bool { endpoint(for: path) != nil }
+
+    /// True when answering a request for `path` reads the card: `/authorize` on the listener
+    /// that asks for it (a login). Nothing else does, so the card is judged, logged and counted
+    /// only for logins, never for the back channel.
+    public func needsCard(_ path: String, requestsClientCertificate: Bool) -> Bool {
+        requestsClientCertificate && endpoint(for: path) == .authorize
+    }
 
     private func endpoint(for path: String) -> Endpoint? { endpointsByPath[path] }
 

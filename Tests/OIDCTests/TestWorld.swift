@@ -54,7 +54,7 @@ final class TestWorld: @unchecked Sendable {
     func info(card: CardLogin? = CardLogin(reason: "ok", subject: TestWorld.subject), login: Bool = true,
               cookie: String? = nil) -> ProviderRequestInfo {
         ProviderRequestInfo(requestsClientCertificate: login, clientAddress: "192.0.2.1", cookieHeader: cookie,
-                            login: { card ?? CardLogin(reason: "no_certificate", subject: nil) })
+                            card: card ?? CardLogin(reason: "no_certificate", subject: nil))
     }
 
     func get(_ target: String, _ info: ProviderRequestInfo? = nil) -> OIDCOutcome? {

@@ -1,5 +1,5 @@
 import Testing
-@testable import Gateway
+@testable import EventLoop
 
 @Suite struct LoopHeartbeatsTests {
     @Test func aLoopSilentForTheStallTimeIsReportedAndOnlyThatOne() {
