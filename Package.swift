@@ -93,6 +93,7 @@ let package = Package(
         .testTarget(name: "TLSTests", dependencies: ["TLS", "TestPKI", "COpenSSL", "COpenSSLShims"], swiftSettings: strict),
         .testTarget(name: "OutboundTests", dependencies: ["Outbound", "TLS", "HTTP1", "Posix", "TestPKI"], swiftSettings: strict),
         .testTarget(name: "PosixTests", dependencies: ["Posix"], swiftSettings: strict),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Posix"], swiftSettings: strict),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: strict),
         .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"], swiftSettings: strict),
         .testTarget(name: "CNSTests", dependencies: [
