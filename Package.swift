@@ -111,7 +111,7 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store", "OIDC", "CNS", "JSON"], swiftSettings: strict),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway"], swiftSettings: strict),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "TestPKI", "TLS", "HTTP1", "JSON", "Posix"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

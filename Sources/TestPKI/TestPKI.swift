@@ -125,8 +125,12 @@ public enum TestPKI {
         if !extensions.contains(where: { $0.0 == "authorityKeyIdentifier" }) { extensions.append(("authorityKeyIdentifier", "keyid")) }
         var context = X509V3_CTX()
         X509V3_set_ctx(&context, issuer?.x509 ?? x509, x509, nil, nil, 0)
+        // Some extensions (certificatePolicies) want a configuration database, even an empty one.
+        let database = NCONF_new(nil)
+        defer { NCONF_free(database) }
+        X509V3_set_nconf(&context, database)
         for (field, value) in extensions where !value.isEmpty {
-            guard let ext = X509V3_EXT_nconf(nil, &context, field, value) else { fatalError("extension \(field)=\(value)") }
+            guard let ext = X509V3_EXT_nconf(database, &context, field, value) else { fatalError("extension \(field)=\(value)") }
             X509_add_ext(x509, ext, -1)
             X509_EXTENSION_free(ext)
         }

@@ -269,3 +269,39 @@ def test_check_config_names_every_oidc_problem(fresh_gateways, pki, rp):
     for fragment in ("oidc.issuer", "oidc.colour: unknown key", "client[1].secret_hash", "client[1].redirect_uris[0]",
                      "client[1].redirect_uris[1]", "client[2].id: duplicate", "client[2].scopes"):
         assert fragment in out, "%s not reported:\n%s" % (fragment, out)
+
+
+def test_only_logins_move_the_login_counter(gateways, pki, rp):
+    """cns_logins_total counts card verdicts where a login reads the card; the back channel
+    (token, userinfo, JWKS, discovery on a connection without a card) never judges a card."""
+    import ops_helpers
+    gateway = gateways.new("oidc-metrics")
+    public_port, login_port = harness.free_port(), harness.free_port()
+    config = oidc_config(gateway, public_port, login_port, rp.redirect_uri)
+    config["admin"] = {"address": "127.0.0.1:0"}
+    gateway.start(config)
+    gateway.issuer = "https://localhost:%d" % public_port
+    try:
+        before = ops_helpers.parse_metrics(ops_helpers.fetch_metrics(gateway))
+        result, params, verifier = login(pki, gateway, rp)
+        assert params and "code" in params, result
+        after_login = ops_helpers.parse_metrics(ops_helpers.fetch_metrics(gateway))
+        assert (ops_helpers.metric_sum(after_login, "cns_logins_total")
+                - ops_helpers.metric_sum(before, "cns_logins_total")) == 1
+        assert (ops_helpers.metric_sum(after_login, "cns_logins_total", reason="ok")
+                - ops_helpers.metric_sum(before, "cns_logins_total", reason="ok")) == 1
+
+        status, _, body = redeem(pki, gateway, rp, params["code"], verifier)
+        assert status == 200, body
+        access_token = json.loads(body)["access_token"]
+        status, _, _ = redeem(pki, gateway, rp, params["code"], verifier)  # replayed: refused
+        assert status == 400
+        status, _, _ = http_call(pki, gateway.issuer + "/userinfo", headers={"Authorization": "Bearer " + access_token})
+        assert status in (200, 401, 403)
+        for path in ("/jwks", "/.well-known/openid-configuration"):
+            assert http_call(pki, gateway.issuer + path)[0] == 200
+        after = ops_helpers.parse_metrics(ops_helpers.fetch_metrics(gateway))
+        assert ops_helpers.metric_sum(after, "cns_logins_total") == ops_helpers.metric_sum(after_login, "cns_logins_total"), \
+            "a back-channel request moved cns_logins_total: %r" % after.get("cns_logins_total")
+    finally:
+        gateway.stop()
