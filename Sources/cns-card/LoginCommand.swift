@@ -54,7 +54,7 @@ struct LoginCommand: ParsableCommand {
                         signer = CardSigner(card: session.card, modulusLength: modulus)
                         identity = try TLSClientIdentity(certificate: x509, operation: signer)
                     } catch {
-                        throw LoginError(error.reason)
+                        throw LoginError(.certificate, error.reason)
                     }
                     result = try TLSLogin.get(target, caFile: cacert, version: TLSVersionChoice(rawValue: tls) ?? .auto,
                                               identity: identity, signer: signer)

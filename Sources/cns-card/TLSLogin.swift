@@ -3,10 +3,31 @@ import Outbound
 import Posix
 import TLS
 
-/// A login failure other than the card's own (TLS, network, HTTP).
-struct LoginError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+/// A login failure other than a card error (the URL, the card's certificate, the network, TLS).
+struct LoginError: Error, Sendable, Equatable, CustomStringConvertible {
+    enum Code: String, Sendable {
+        case url
+        /// The card's certificate or key cannot be used for TLS.
+        case certificate
+        /// The card refused to sign inside the handshake.
+        case card
+        /// Connecting, TLS (an untrusted gateway) or the HTTP exchange.
+        case fetch
+    }
+    var code: Code
+    var reason: String
+    var file: String
+    var line: Int
+
+    init(_ code: Code, _ reason: String, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.reason = reason
+        self.file = file
+        self.line = line
+    }
+
+    var description: String { reason }
+    static func == (lhs: LoginError, rhs: LoginError) -> Bool { lhs.code == rhs.code }
 }
 
 enum TLSVersionChoice: String {
@@ -25,13 +46,13 @@ enum TLSLogin {
 
     /// The gateway URL: https only; no path means `/whoami`.
     static func url(_ text: String) throws(LoginError) -> FetchURL {
-        guard text.lowercased().hasPrefix("https://") else { throw LoginError("the gateway URL must start with https://") }
+        guard text.lowercased().hasPrefix("https://") else { throw LoginError(.url, "the gateway URL must start with https://") }
         do {
             var url = try FetchURL(text)
             if url.target == "/" && !text.dropFirst("https://".count).contains("/") { url.target = "/whoami" }
             return url
         } catch {
-            throw LoginError("cannot use \(text): \(error.reason)")
+            throw LoginError(.url, "cannot use \(text): \(error.reason)")
         }
     }
 
@@ -48,9 +69,9 @@ enum TLSLogin {
         do {
             return try Fetcher.fetch(request, options: options)
         } catch {
-            if let cardError = signer.lastError { throw LoginError("the card could not sign the handshake: \(cardError.reason)") }
-            if error.code == .certificate { throw LoginError("the gateway's certificate is not trusted: \(error.reason)") }
-            throw LoginError("\(error.reason)")
+            if let cardError = signer.lastError { throw LoginError(.card, "the card could not sign the handshake: \(cardError.reason)") }
+            if error.code == .certificate { throw LoginError(.fetch, "the gateway's certificate is not trusted: \(error.reason)") }
+            throw LoginError(.fetch, error.reason)
         }
     }
 }

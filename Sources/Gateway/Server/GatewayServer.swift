@@ -53,7 +53,7 @@ public final class GatewayServer {
         do {
             generation = try Generation(number: generationNumber, config: config)
         } catch {
-            logger.critical("start_failed", metadata: ["error": "\(error.message)"])
+            logger.critical("start_failed", metadata: ["error": "\(error.reason)", "part": "\(error.code.rawValue)"])
             return 1
         }
         let shared = SharedState(generation: generation)
@@ -179,26 +179,28 @@ public final class GatewayServer {
     private func reload(_ shared: SharedState) {
         logger.info("reloading")
         let current = shared.generation
-        do {
-            var config = try GatewayConfig.load(path: configPath)
-            // Sockets stay bound: listener address changes need a restart.
-            for bound in listeners where !bound.admin {
-                if let updated = config.listeners.first(where: { $0.name == bound.name }) {
-                    if let old = current.listener(named: bound.name), updated.address != old.address {
-                        logger.warning("restart_required", metadata: [
-                            "listener": "\(bound.name)", "configured": "\(updated.address)", "bound": "\(bound.address)",
-                        ])
+        let bound = listeners
+        let logger = self.logger
+        do throws(GenerationError) {
+            let generation = try Generation.load(number: generationNumber + 1, path: configPath) { config in
+                // Sockets stay bound: listener address changes need a restart.
+                for listener in bound where !listener.admin {
+                    if let updated = config.listeners.first(where: { $0.name == listener.name }) {
+                        if let old = current.listener(named: listener.name), updated.address != old.address {
+                            logger.warning("restart_required", metadata: [
+                                "listener": "\(listener.name)", "configured": "\(updated.address)", "bound": "\(listener.address)",
+                            ])
+                        }
+                    } else if let old = current.listener(named: listener.name) {
+                        logger.warning("restart_required", metadata: ["listener": "\(listener.name)", "detail": "listener removed from the configuration; still serving"])
+                        config.listeners.append(old)
                     }
-                } else if let old = current.listener(named: bound.name) {
-                    logger.warning("restart_required", metadata: ["listener": "\(bound.name)", "detail": "listener removed from the configuration; still serving"])
-                    config.listeners.append(old)
+                }
+                for listener in config.listeners where !bound.contains(where: { $0.name == listener.name && !$0.admin }) {
+                    logger.warning("restart_required", metadata: ["listener": "\(listener.name)", "detail": "new listener is bound only at start"])
                 }
             }
-            for listener in config.listeners where !listeners.contains(where: { $0.name == listener.name && !$0.admin }) {
-                logger.warning("restart_required", metadata: ["listener": "\(listener.name)", "detail": "new listener is bound only at start"])
-            }
             generationNumber += 1
-            let generation = try Generation(number: generationNumber, config: config)
             shared.install(generation)
             Counter(label: "cns_reloads_total", dimensions: [("result", "ok")]).increment()
             logger.info("reload", metadata: [
@@ -206,17 +208,10 @@ public final class GatewayServer {
                 "ca_certificates": .stringConvertible(generation.trust.caCount),
                 "crls": .stringConvertible(generation.trust.crls.count),
             ])
-        } catch let error as ConfigError {
-            Counter(label: "cns_reloads_total", dimensions: [("result", "failed")]).increment()
-            shared.recordFailedReload(error.description)
-            logger.error("reload", metadata: ["result": "failed", "error": "\(error.description)"])
-        } catch let error as GenerationError {
-            Counter(label: "cns_reloads_total", dimensions: [("result", "failed")]).increment()
-            shared.recordFailedReload(error.message)
-            logger.error("reload", metadata: ["result": "failed", "error": "\(error.message)"])
         } catch {
-            shared.recordFailedReload("\(error)")
-            logger.error("reload", metadata: ["result": "failed", "error": "\(error)"])
+            Counter(label: "cns_reloads_total", dimensions: [("result", "failed")]).increment()
+            shared.recordFailedReload(error.reason)
+            logger.error("reload", metadata: ["result": "failed", "error": "\(error.reason)", "part": "\(error.code.rawValue)"])
         }
     }
 

@@ -1,67 +1,6 @@
 import FoundationEssentials
-import Pages
 import Posix
 import Synchronization
-import TLS
-
-/// Everything one load of the configuration produced: the config, the trust store and
-/// one TLS context per listener. Built off the loop threads and swapped whole; a
-/// connection keeps the generation it was accepted under until it closes.
-final class Generation: Sendable {
-    let number: Int
-    let config: GatewayConfig
-    let trust: TrustStore
-    /// TLS context per listener name.
-    let contexts: [String: TLSContext]
-    let pages: PageRenderer
-    /// The OpenID Connect provider, when `[oidc]` is configured.
-    let oidc: OIDCService?
-    let loadedAt: Date
-
-    init(number: Int, config: GatewayConfig) throws(GenerationError) {
-        self.number = number
-        self.config = config
-        do {
-            self.pages = try PageRenderer(overrideDirectory: config.pagesDirectory, help: config.help.contacts)
-        } catch {
-            throw GenerationError(message: "pages: \(error.reason)")
-        }
-        do {
-            self.trust = try TrustStore(config.trust)
-        } catch {
-            throw GenerationError(message: error.reason)
-        }
-        var contexts: [String: TLSContext] = [:]
-        for listener in config.listeners {
-            do {
-                contexts[listener.name] = try TLSContext(listener.tlsConfiguration, trust: trust)
-            } catch {
-                throw GenerationError(message: "listener \"\(listener.name)\": \(error.reason)")
-            }
-        }
-        self.contexts = contexts
-        if let settings = config.oidc {
-            do {
-                self.oidc = try OIDCService(settings: settings, stateDirectory: config.stateDirectory)
-            } catch {
-                throw GenerationError(message: "oidc: \(error.description)")
-            }
-        } else {
-            self.oidc = nil
-        }
-        self.loadedAt = Date()
-    }
-
-    func listener(named name: String) -> ListenerConfig? {
-        config.listeners.first { $0.name == name }
-    }
-}
-
-/// Why a configuration could not be turned into a serving generation.
-struct GenerationError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
-}
 
 /// The outcome of the last load or reload, shown on /healthz until a good reload.
 struct ReloadStatus: Sendable {

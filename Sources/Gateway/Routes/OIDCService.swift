@@ -32,8 +32,32 @@ struct OIDCRequestContext: Sendable {
     }
 }
 
-struct OIDCServiceError: Error, CustomStringConvertible {
-    var description: String
+/// Why the provider of a generation could not be set up, or a client's JWK Set not fetched.
+struct OIDCServiceError: Error, Sendable, Equatable, CustomStringConvertible {
+    enum Code: String, Sendable {
+        /// `server.state_dir` or `store.key_encryption_key_file` missing.
+        case configuration
+        /// The signing keys could not be read or made.
+        case keys
+        /// The SQLite or PostgreSQL store could not be opened.
+        case store
+        /// A client's `jwks_uri` could not be fetched or is not a JWK Set.
+        case jwks
+    }
+    var code: Code
+    var reason: String
+    var file: String
+    var line: Int
+
+    init(_ code: Code, _ reason: String, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.reason = reason
+        self.file = file
+        self.line = line
+    }
+
+    var description: String { reason }
+    static func == (lhs: OIDCServiceError, rhs: OIDCServiceError) -> Bool { lhs.code == rhs.code }
 }
 
 /// The provider for one generation: settings, keys (re-read on each SIGHUP) and the
@@ -43,7 +67,7 @@ final class OIDCService: Sendable {
     let settings: OIDCSettings
 
     init(settings: OIDCSettings, stateDirectory: String?, now: @escaping @Sendable () -> Date = { Date() }) throws(OIDCServiceError) {
-        guard stateDirectory != nil else { throw OIDCServiceError(description: "server.state_dir is required with [oidc]") }
+        guard stateDirectory != nil else { throw OIDCServiceError(.configuration, "server.state_dir is required with [oidc]") }
         let logger = Logger(label: "cns-gateway.oidc")
         let secrets: ProviderSecrets
         let store: any OIDCStore
@@ -54,12 +78,12 @@ final class OIDCService: Sendable {
             do {
                 secrets = try KeyFile.loadOrCreate(path: settings.keyFile, required: settings.provider.requiredAlgorithms, now: nowSeconds)
             } catch {
-                throw OIDCServiceError(description: "OIDC keys: \(error)")
+                throw OIDCServiceError(.keys, "OIDC keys: \(error)")
             }
             do {
                 store = try SQLiteStore.open(path: path)
             } catch {
-                throw OIDCServiceError(description: "OIDC store: \(error)")
+                throw OIDCServiceError(.store, "OIDC store: \(error)")
             }
         case .postgres(let target):
             StoreHealth.shared.observe { available, reason in
@@ -72,21 +96,21 @@ final class OIDCService: Sendable {
             let shared: SharedSecrets
             do {
                 guard let kekFile = settings.keyEncryptionKeyFile else {
-                    throw OIDCServiceError(description: "store.key_encryption_key_file is required with a postgres:// store")
+                    throw OIDCServiceError(.configuration, "store.key_encryption_key_file is required with a postgres:// store")
                 }
                 // Process-wide and connected lazily: a reload keeps the pool and its connections.
                 let postgres = try PostgresStore.open(target: target)
                 shared = SharedSecrets.open(store: postgres, kek: try KeyEncryptionKey.load(path: kekFile))
                 store = postgres
             } catch {
-                throw OIDCServiceError(description: "OIDC store: \(error)")
+                throw OIDCServiceError(.store, "OIDC store: \(error)")
             }
             // Every instance signs with the keys in the database (created by the first to start).
             do {
                 secrets = try shared.loadOrCreate(required: settings.provider.requiredAlgorithms, now: nowSeconds)
             } catch {
                 // A reload while the database is away keeps the keys this process already has.
-                guard let known = shared.lastKnown else { throw OIDCServiceError(description: "OIDC keys: \(error)") }
+                guard let known = shared.lastKnown else { throw OIDCServiceError(.keys, "OIDC keys: \(error)") }
                 logger.warning("oidc_keys_from_cache", metadata: ["error": "\(error)"])
                 secrets = known
             }
@@ -172,10 +196,10 @@ final class OIDCService: Sendable {
         do {
             body = try JWKSFetcher.fetch(uri)
         } catch {
-            return .failure(OIDCServiceError(description: error.description))
+            return .failure(OIDCServiceError(.jwks, error.description))
         }
         guard let list = JSONValue.decode(body)?["keys"]?.arrayValue else {
-            return .failure(OIDCServiceError(description: "not a JWK Set"))
+            return .failure(OIDCServiceError(.jwks, "not a JWK Set"))
         }
         return .success(list.compactMap { try? VerificationKey(jwk: $0) })
     }
