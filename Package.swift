@@ -86,12 +86,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
-        // A PKI made per test run through OpenSSL (keys, CAs, leaves, CRLs); tests only.
-        .target(name: "TestPKI", dependencies: ["COpenSSL", "COpenSSLShims"], swiftSettings: strict),
+        // Tests only: a PKI made per run through OpenSSL (keys, CAs, leaves, CRLs) and a
+        // one-connection HTTP(S) server on loopback.
+        .target(name: "TestSupport", dependencies: ["COpenSSL", "COpenSSLShims", "TLS", "Posix"], swiftSettings: strict),
 
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"], swiftSettings: strict),
-        .testTarget(name: "TLSTests", dependencies: ["TLS", "TestPKI", "COpenSSL", "COpenSSLShims"], swiftSettings: strict),
-        .testTarget(name: "OutboundTests", dependencies: ["Outbound", "TLS", "HTTP1", "Posix", "TestPKI"], swiftSettings: strict),
+        .testTarget(name: "TLSTests", dependencies: ["TLS", "TestSupport", "COpenSSL", "COpenSSLShims"], swiftSettings: strict),
+        .testTarget(name: "OutboundTests", dependencies: ["Outbound", "TLS", "HTTP1", "Posix", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PosixTests", dependencies: ["Posix"], swiftSettings: strict),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Posix"], swiftSettings: strict),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: strict),
@@ -111,7 +112,10 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store", "OIDC", "CNS", "JSON"], swiftSettings: strict),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "TestPKI", "TLS", "HTTP1", "JSON", "Posix"], swiftSettings: strict),
+        .testTarget(name: "CardToolTests", dependencies: [
+            "cns-card", "SmartCard", "VirtualCard", "TLS", "Outbound", "TestSupport",
+        ], swiftSettings: strict),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "TestSupport", "TLS", "HTTP1", "JSON", "Posix"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,7 +2,7 @@ import FoundationEssentials
 import HTTP1
 import JSON
 import Posix
-import TestPKI
+import TestSupport
 import Testing
 import TLS
 @testable import Gateway

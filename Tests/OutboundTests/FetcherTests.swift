@@ -2,7 +2,7 @@ import Foundation
 import HTTP1
 import Outbound
 import Posix
-import TestPKI
+import TestSupport
 import Testing
 import TLS
 

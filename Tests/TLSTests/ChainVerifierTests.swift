@@ -1,6 +1,6 @@
 import COpenSSL
 import FoundationEssentials
-import TestPKI
+import TestSupport
 import Testing
 @testable import TLS
 

@@ -1,7 +1,7 @@
 import COpenSSL
 import COpenSSLShims
 import FoundationEssentials
-import TestPKI
+import TestSupport
 import Testing
 
 /// TrustedCRLs.c, driven directly through OpenSSL: a CRL recorded as verified at load skips the

@@ -4,17 +4,17 @@ import Glibc
 #endif
 import Posix
 import Synchronization
-import TLS
+public import TLS
 
 /// A one-connection server on 127.0.0.1:0 that answers with `response` once it has read a
 /// request head, optionally over TLS, and records the request. With no response it never
 /// accepts: the kernel completes the TCP handshake alone and the client waits.
-final class OneShotServer: Sendable {
-    let port: UInt16
+public final class OneShotServer: Sendable {
+    public let port: UInt16
     private let fd: Int32
     private let received = Mutex<[UInt8]>([])
 
-    init(response: [UInt8]?, tls: TLSContext? = nil) throws {
+    public init(response: [UInt8]?, tls: TLSContext? = nil) throws {
         fd = try Socket.listen(on: SocketAddress(parsing: "127.0.0.1:0")!)
         port = try Socket.localAddress(fd).port
         guard let response else { return }
@@ -75,9 +75,9 @@ final class OneShotServer: Sendable {
         connection?.shutdown()
     }
 
-    var request: String { String(decoding: received.withLock { $0 }, as: UTF8.self) }
+    public var request: String { String(decoding: received.withLock { $0 }, as: UTF8.self) }
 
     deinit { Socket.close(fd) }
 }
 
-func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+public func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
