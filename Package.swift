@@ -31,6 +31,10 @@ let package = Package(
                        providers: [.apt(["libpcsclite-dev"])]),
         .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
         .target(name: "CLinux"),
+        // xmlsec over libxml2 with its OpenSSL backend: the trusted list's XML signature.
+        .systemLibrary(name: "CXMLSec", pkgConfig: "xmlsec1-openssl",
+                       providers: [.apt(["libxmlsec1-dev"])]),
+        .target(name: "CXMLSecShims", dependencies: ["CXMLSec"]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
         // libpq is loaded on first use (dlopen), not linked: see Sources/CPostgres.
@@ -59,8 +63,12 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .target(name: "TLS", dependencies: ["COpenSSL", "COpenSSLShims", "Posix"], swiftSettings: strict),
+        .target(name: "TrustList", dependencies: [
+            "CXMLSec", "CXMLSecShims", "TLS", "JSON", "Posix",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
         .target(name: "Gateway", dependencies: [
-            "Posix", "EventLoop", "TLS", "HTTP1", "JSON", "ProxyProtocol", "CNS", "Pages", "OIDC", "Store",
+            "Posix", "EventLoop", "TLS", "TrustList", "HTTP1", "JSON", "ProxyProtocol", "CNS", "Pages", "OIDC", "Store",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -103,6 +111,7 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store", "OIDC", "CNS", "JSON"], swiftSettings: strict),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway"], swiftSettings: strict),
+        .testTarget(name: "TrustListTests", dependencies: ["TrustList", "TLS"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
