@@ -99,7 +99,7 @@ public enum TrustListCommand {
             return 0
         }
         if let pid = GatewayPIDFile.reloadRunningGateway(stateDirectory: config.stateDirectory) {
-            logger.info("trust_list_reload", metadata: ["result": "signalled", "pid": .stringConvertible(pid),
+            logger.info("trust_list_reload", metadata: ["result": "signalled", "pid": .stringConvertible(Int(pid)),
                                                         "detail": "SIGHUP sent; the gateway's log says whether the reload succeeded"])
         } else {
             let where_ = config.stateDirectory.map { GatewayPIDFile.path(stateDirectory: $0) } ?? "no [server] state_dir"
@@ -153,7 +153,12 @@ struct TrustListReport {
     }
 
     var showText: String {
-        var lines = [verifyText, "", "taken:"]
+        var lines = [verifyText, ""]
+        if evaluation.error != nil {
+            lines.append("The list is refused: nothing is imported. What its selection would be:")
+            lines.append("")
+        }
+        lines.append("taken:")
         let taken = evaluation.decisions.filter(\.taken)
         let skipped = evaluation.decisions.filter { !$0.taken }
         for decision in taken { lines += describe(decision) }

@@ -117,7 +117,11 @@ public final class TrustStore: @unchecked Sendable {
                     let signed = !signers.isEmpty
                     verifiedPairs += signers.map { cert, _ in (crl, cert) }
                     OpenSSLErrorQueue.clear()
-                    guard namesakes.isEmpty || signed else {
+                    // A CRL whose AKI names a key no namesake has is the CRL of another CA
+                    // of that name (one renewed with a new key, or one the trusted list just
+                    // dropped while its CRL is still on disk): kept, like an intermediate's.
+                    let otherKey = !signed && X509Inspector.crlNamesAnotherKey(crl.pointer, than: namesakes.map(\.0.pointer))
+                    guard namesakes.isEmpty || signed || otherKey else {
                         throw TLSError(.crl, "\(file): CRL \(i + 1) (issuer \(X509Inspector.name(issuerName))) is not signed by any CA of the bundle")
                     }
                     crlObjects.append((crl, file, X509Inspector.name(issuerName)))
