@@ -90,7 +90,7 @@ public struct TrustListSettings: Sendable, Equatable {
         }
         let interval = reader.double(table, "refresh_interval", path: path, default: defaultRefreshInterval, range: 60...2_592_000)
         let maxSize = reader.int(table, "max_size", path: path, default: defaultMaxSize, range: 1024...(256 << 20))
-        let grace = reader.double(table, "next_update_grace", path: path, default: 0, range: 0...2_592_000)
+        let grace = reader.double(table, "next_update_grace", path: path, default: 0, range: 0...31_536_000)
 
         let configured = reader.string(table, "directory", path: path, default: "") ?? ""
         let directory: String
