@@ -111,7 +111,12 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store", "OIDC", "CNS", "JSON"], swiftSettings: strict),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway"], swiftSettings: strict),
-        .testTarget(name: "TrustListTests", dependencies: ["TrustList", "TLS"], swiftSettings: strict),
+        .testTarget(name: "TrustListTests", dependencies: [
+            "TrustList", "TLS",
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
