@@ -48,12 +48,13 @@ public struct TrustListEvaluation: Sendable {
                     result.verdict = .failure(error)
                     return
                 }
-                let content = try? TrustListContent.read(document)
-                result.header = content?.0
+                // Read before the signature is checked, to explain a refusal; applied only
+                // once the signature verified (the same document, so the same content).
+                let content = Result { () throws(TrustListError) in try TrustListContent.read(document) }
                 result.signer = ListSignature.claimedSigner(document, pins: policy.signerFingerprints)
-                if let services = content?.1 {
-                    result.decisions = TrustListSelection.decide(services, policy: policy).0
-                }
+                let selection = (try? content.get()).map { TrustListSelection.decide($0.1, policy: policy) }
+                if let selection { result.decisions = selection.0 }
+                result.header = try? content.get().0
                 let signer: SignerInfo
                 do throws(TrustListError) {
                     signer = try ListSignature.verify(document, pins: policy.signerFingerprints, now: now)
@@ -61,8 +62,10 @@ public struct TrustListEvaluation: Sendable {
                     result.verdict = .failure(error)
                     return
                 }
-                result.verdict = check(try TrustListContent.read(document), signer: signer, bytes: bytes,
-                                       policy: policy, sequenceInUse: sequenceInUse, now: now)
+                result.verdict = content.flatMap { header, services in
+                    check(header, services: services.count, selection: selection ?? TrustListSelection.decide(services, policy: policy), signer: signer, bytes: bytes,
+                          policy: policy, sequenceInUse: sequenceInUse, now: now)
+                }
             }
             if case .failure(var error) = result.verdict, error.code == .badSignature, !messages.isEmpty {
                 error.reason += " (xmlsec: \(messages.suffix(3).joined(separator: "; ")))"
@@ -74,9 +77,9 @@ public struct TrustListEvaluation: Sendable {
         return result
     }
 
-    private static func check(_ content: (TrustListHeader, [TrustListService]), signer: SignerInfo, bytes: [UInt8],
-                              policy: TrustListPolicy, sequenceInUse: Int?, now: Date) -> Result<VerifiedTrustList, TrustListError> {
-        let (header, services) = content
+    private static func check(_ header: TrustListHeader, services: Int, selection: ([ServiceDecision], [SelectedCA]),
+                              signer: SignerInfo, bytes: [UInt8], policy: TrustListPolicy, sequenceInUse: Int?,
+                              now: Date) -> Result<VerifiedTrustList, TrustListError> {
         guard let nextUpdate = header.nextUpdate else {
             return .failure(TrustListError(.pastNextUpdate, "the list is closed (NextUpdate has no date): its scheme operator stopped publishing it"))
         }
@@ -86,9 +89,9 @@ public struct TrustListEvaluation: Sendable {
         if let sequenceInUse, header.sequenceNumber < sequenceInUse {
             return .failure(TrustListError(.rollback, "TSLSequenceNumber \(header.sequenceNumber) is lower than \(sequenceInUse), the one in use"))
         }
-        let (decisions, cas) = TrustListSelection.decide(services, policy: policy)
+        let (decisions, cas) = selection
         guard !cas.isEmpty else {
-            return .failure(TrustListError(.emptySelection, "no service of the \(services.count) matches service_types and service_statuses with a CA certificate"))
+            return .failure(TrustListError(.emptySelection, "no service of the \(services) matches service_types and service_statuses with a CA certificate"))
         }
         return .success(VerifiedTrustList(header: header, signer: signer, decisions: decisions, cas: cas,
                                           listSHA256: Digest.sha256Hex(bytes)))
