@@ -142,6 +142,12 @@ def _unpinned(world, path):
     tslgen.write_list(path, world["services"], world["rogue"], sequence=11)
 
 
+def _pinned_certificate_other_key(world, path):
+    # KeyInfo carries the pinned certificate, the signature is the rogue key's: the key used
+    # to verify is the pinned certificate's, so the signature fails.
+    tslgen.write_list(path, world["services"], world["signer"], sequence=11, key_path=world["rogue"].key_path)
+
+
 def _past_next_update(world, path):
     now = datetime.datetime.now(datetime.timezone.utc)
     tslgen.write_list(path, world["services"], world["signer"], sequence=11,
@@ -176,6 +182,7 @@ def _empty_selection(world, path):
 REFUSALS = [
     ("one_byte_in_a_service", _tampered, "bad_signature"),
     ("signed_by_a_key_not_pinned", _unpinned, "unpinned_signer"),
+    ("pinned_certificate_but_another_key", _pinned_certificate_other_key, "bad_signature"),
     ("past_next_update", _past_next_update, "past_next_update"),
     ("lower_sequence_number", _rollback, "rollback"),
     ("over_max_size", _oversized, "too_large"),

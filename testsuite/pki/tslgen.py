@@ -228,10 +228,11 @@ def list_template(services, signer, sequence, issued, next_update):
        "next_update": next_update_xml, "providers": provider_xml, "cert_digest": cert_digest}
 
 
-def sign(template_path, out_path, signer):
-    """xmlsec1 --sign: digests, signature value and the KeyInfo certificate."""
+def sign(template_path, out_path, signer, key_path=None):
+    """xmlsec1 --sign: digests, signature value and the KeyInfo certificate. `key_path`
+    signs with another key under the signer's certificate (xmlsec1 does not check they match)."""
     xmlsec1 = require_xmlsec1()
-    proc = subprocess.run([xmlsec1, "--sign", "--privkey-pem", "%s,%s" % (signer.key_path, signer.cert_path),
+    proc = subprocess.run([xmlsec1, "--sign", "--privkey-pem", "%s,%s" % (key_path or signer.key_path, signer.cert_path),
                            "--id-attr:Id", "SignedProperties", "--enabled-reference-uris", "empty,same-doc",
                            "--output", out_path, template_path], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -239,7 +240,7 @@ def sign(template_path, out_path, signer):
     return out_path
 
 
-def write_list(path, services, signer, sequence=10, issued=None, next_update="default"):
+def write_list(path, services, signer, sequence=10, issued=None, next_update="default", key_path=None):
     """Writes the signed list to `path` (the template beside it, .tmpl). next_update=None: a closed list."""
     issued = issued or (_now() - DAY)
     if next_update == "default":
@@ -247,7 +248,7 @@ def write_list(path, services, signer, sequence=10, issued=None, next_update="de
     template = path + ".tmpl"
     with open(template, "w") as handle:
         handle.write(list_template(services, signer, sequence, issued, next_update))
-    return sign(template, path, signer)
+    return sign(template, path, signer, key_path)
 
 
 def main(argv=None):
