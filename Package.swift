@@ -31,6 +31,10 @@ let package = Package(
                        providers: [.apt(["libpcsclite-dev"])]),
         .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
         .target(name: "CLinux"),
+        // xmlsec over libxml2 with its OpenSSL backend: the trusted list's XML signature.
+        .systemLibrary(name: "CXMLSec", pkgConfig: "xmlsec1-openssl",
+                       providers: [.apt(["libxmlsec1-dev"])]),
+        .target(name: "CXMLSecShims", dependencies: ["CXMLSec"]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
         // libpq is loaded on first use (dlopen), not linked: see Sources/CPostgres.
@@ -61,8 +65,12 @@ let package = Package(
         .target(name: "TLS", dependencies: ["COpenSSL", "COpenSSLShims", "Posix"], swiftSettings: strict),
         // The outbound stack: every fetch (JWKS, CRLs, trusted lists, OCSP, cns-card's login).
         .target(name: "Outbound", dependencies: ["Posix", "TLS", "HTTP1"], swiftSettings: strict),
+        .target(name: "TrustList", dependencies: [
+            "CXMLSec", "CXMLSecShims", "TLS", "JSON", "Posix",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
         .target(name: "Gateway", dependencies: [
-            "Posix", "EventLoop", "TLS", "Outbound", "HTTP1", "JSON", "ProxyProtocol", "CNS", "Pages", "OIDC", "Store",
+            "Posix", "EventLoop", "TLS", "Outbound", "TrustList", "HTTP1", "JSON", "ProxyProtocol", "CNS", "Pages", "OIDC", "Store",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -116,6 +124,12 @@ let package = Package(
             "cns-card", "SmartCard", "VirtualCard", "TLS", "Outbound", "TestSupport",
         ], swiftSettings: strict),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "TestSupport", "TLS", "HTTP1", "JSON", "Posix"], swiftSettings: strict),
+        .testTarget(name: "TrustListTests", dependencies: [
+            "TrustList", "TLS",
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

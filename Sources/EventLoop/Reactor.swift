@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CLinux
-public import Posix
+import Posix
 
 /// What a registration waits for.
 public struct Interest: OptionSet, Sendable {

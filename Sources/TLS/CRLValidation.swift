@@ -56,7 +56,12 @@ public enum CRLValidation {
 
     /// The CA certificates of a bundle (file or directory), with issuer links and CDPs.
     public static func bundleCAs(_ bundle: String) throws(TLSError) -> [BundleCA] {
-        let files = PEMFile.isDirectory(bundle) ? try PEMFile.directoryFiles(bundle) : [bundle]
+        try bundleCAs(TrustSources(caBundle: bundle, crls: [], revocation: .bestEffort, legacyIssuers: []))
+    }
+
+    /// The CA certificates of the bundle and of the imported trusted list.
+    public static func bundleCAs(_ sources: TrustSources) throws(TLSError) -> [BundleCA] {
+        let files = try sources.caFiles()
         var certs: [X509Certificate] = []
         for file in files {
             for (i, der) in try PEMFile.derObjects(path: file, labels: ["CERTIFICATE", "TRUSTED CERTIFICATE"]).enumerated() {

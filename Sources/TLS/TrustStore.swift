@@ -11,17 +11,43 @@ public enum RevocationPolicy: String, Sendable {
 
 /// Where the trust comes from, as the config names it.
 public struct TrustSources: Sendable, Equatable {
+    /// A PEM file or a directory of PEM/DER CA certificates; empty when the CAs come only
+    /// from the imported trusted list.
     public var caBundle: String
     public var crls: [String]
     public var revocation: RevocationPolicy
     /// CA certificate file paths or SHA-256 fingerprints in hex (colons optional).
     public var legacyIssuers: [String]
+    /// `[trust_list] directory`: the CAs imported from the trusted list, one `*.pem` each
+    /// (other files there, such as the import's manifest, are not certificates). Missing
+    /// until the first import.
+    public var trustListDirectory: String?
 
-    public init(caBundle: String, crls: [String], revocation: RevocationPolicy, legacyIssuers: [String]) {
+    public init(caBundle: String, crls: [String], revocation: RevocationPolicy, legacyIssuers: [String],
+                trustListDirectory: String? = nil) {
         self.caBundle = caBundle
         self.crls = crls
         self.revocation = revocation
         self.legacyIssuers = legacyIssuers
+        self.trustListDirectory = trustListDirectory
+    }
+
+    /// Every file CA certificates are loaded from: the bundle (file or directory), then
+    /// the imported list's `*.pem` files.
+    public func caFiles() throws(TLSError) -> [String] {
+        var files: [String] = []
+        if !caBundle.isEmpty {
+            files += PEMFile.isDirectory(caBundle) ? try PEMFile.directoryFiles(caBundle) : [caBundle]
+        }
+        if let trustListDirectory, PEMFile.isDirectory(trustListDirectory) {
+            files += try PEMFile.directoryFiles(trustListDirectory).filter { $0.hasSuffix(".pem") }
+        }
+        return files
+    }
+
+    /// What the CA certificates are loaded from, for messages.
+    var caOrigin: String {
+        [caBundle.isEmpty ? nil : caBundle, trustListDirectory].compactMap { $0 }.joined(separator: " and ")
     }
 }
 
@@ -52,8 +78,7 @@ public final class TrustStore: @unchecked Sendable {
 
     public init(_ sources: TrustSources) throws(TLSError) {
         var certs: [(X509Certificate, String)] = []
-        let caFiles = PEMFile.isDirectory(sources.caBundle) ? try PEMFile.directoryFiles(sources.caBundle) : [sources.caBundle]
-        for file in caFiles {
+        for file in try sources.caFiles() {
             let objects = try PEMFile.derObjects(path: file, labels: ["CERTIFICATE", "TRUSTED CERTIFICATE"])
             if objects.isEmpty { throw TLSError(.certificate, "\(file): no certificate in file") }
             for (i, der) in objects.enumerated() {
@@ -66,7 +91,10 @@ public final class TrustStore: @unchecked Sendable {
                 certs.append((cert, file))
             }
         }
-        if certs.isEmpty { throw TLSError(.certificate, "\(sources.caBundle): no CA certificates") }
+        if certs.isEmpty {
+            let hint = sources.trustListDirectory == nil ? "" : " (import the trusted list first: cns-gateway trust-list import --config FILE)"
+            throw TLSError(.certificate, "\(sources.caOrigin): no CA certificates\(hint)")
+        }
 
         // CRLs: each must be signed by one of the CAs, or the file is refused.
         var crlObjects: [(X509RevocationList, String, String)] = []
@@ -89,7 +117,11 @@ public final class TrustStore: @unchecked Sendable {
                     let signed = !signers.isEmpty
                     verifiedPairs += signers.map { cert, _ in (crl, cert) }
                     OpenSSLErrorQueue.clear()
-                    guard namesakes.isEmpty || signed else {
+                    // A CRL whose AKI names a key no namesake has is the CRL of another CA
+                    // of that name (one renewed with a new key, or one the trusted list just
+                    // dropped while its CRL is still on disk): kept, like an intermediate's.
+                    let otherKey = !signed && X509Inspector.crlNamesAnotherKey(crl.pointer, than: namesakes.map(\.0.pointer))
+                    guard namesakes.isEmpty || signed || otherKey else {
                         throw TLSError(.crl, "\(file): CRL \(i + 1) (issuer \(X509Inspector.name(issuerName))) is not signed by any CA of the bundle")
                     }
                     crlObjects.append((crl, file, X509Inspector.name(issuerName)))
@@ -103,6 +135,10 @@ public final class TrustStore: @unchecked Sendable {
         }
 
         guard let store = X509_STORE_new() else { throw TLSError.drainingQueue(.context, "X509_STORE_new") }
+        // OpenSSL 3 keys the store by name but treats a certificate as a duplicate only when
+        // it is byte-for-byte the same (X509_OBJECT_retrieve_match compares with X509_cmp):
+        // a CA renewed under the same name with a new key is kept beside the old one, and
+        // chain building picks the one whose key verifies.
         for (cert, file) in certs where X509_STORE_add_cert(store, cert.pointer) != 1 {
             // Duplicates are harmless; anything else is a real failure.
             let reason = OpenSSLErrorQueue.drain()

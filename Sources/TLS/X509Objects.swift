@@ -175,6 +175,22 @@ enum X509Inspector {
         return secbits
     }
 
+    /// True when the CRL carries an authority key identifier and none of `cas` has that
+    /// subject key identifier. False without an AKI: then only a signature check can tell.
+    static func crlNamesAnotherKey(_ crl: OpaquePointer, than cas: [OpaquePointer]) -> Bool {
+        guard let raw = X509_CRL_get_ext_d2i(crl, NID_authority_key_identifier, nil, nil) else {
+            OpenSSLErrorQueue.clear()
+            return false
+        }
+        let aki = raw.assumingMemoryBound(to: AUTHORITY_KEYID.self)
+        defer { AUTHORITY_KEYID_free(aki) }
+        guard let keyID = aki.pointee.keyid else { return false }
+        return !cas.contains { ca in
+            guard let ski = X509_get0_subject_key_id(ca) else { return false }
+            return ASN1_OCTET_STRING_cmp(keyID, ski) == 0
+        }
+    }
+
     static func isSelfSigned(_ cert: OpaquePointer) -> Bool {
         X509_check_issued(cert, cert) == X509_V_OK
     }

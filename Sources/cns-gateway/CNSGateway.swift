@@ -7,7 +7,7 @@ struct CNSGateway: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cns-gateway",
         abstract: "\"Accedi con TS-CNS\": a TLS gateway that logs citizens in with their TS-CNS smart card.",
-        subcommands: [Serve.self, CheckConfig.self, InspectCert.self, HashSecret.self, Keys.self, Audit.self])
+        subcommands: [Serve.self, CheckConfig.self, InspectCert.self, TrustListCommands.self, HashSecret.self, Keys.self, Audit.self])
 }
 
 struct ConfigOption: ParsableArguments {

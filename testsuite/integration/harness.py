@@ -19,7 +19,7 @@ import pytest
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DEFAULT_BIN = os.path.join(REPO, ".build", "debug", "cns-gateway")
 
-PACKAGES = {"curl": "curl", "openssl": "openssl", "haproxy": "haproxy", "chromium": "chromium",
+PACKAGES = {"curl": "curl", "openssl": "openssl", "haproxy": "haproxy", "chromium": "chromium", "xmlsec1": "xmlsec1",
             "certutil": "libnss3-tools", "pk12util": "libnss3-tools"}
 
 

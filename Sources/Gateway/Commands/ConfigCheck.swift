@@ -33,10 +33,10 @@ public enum ConfigCheck {
             }
         }
         if let refresh = config.crlRefresh, !refresh.sources.isEmpty,
-           let cas = try? CRLValidation.bundleCAs(config.trust.caBundle) {
+           let cas = try? CRLValidation.bundleCAs(config.trust) {
             let known = Set(cas.map(\.fingerprint))
             for fingerprint in refresh.sources.keys.sorted() where !known.contains(fingerprint) {
-                problems.append("\(path): trust.crl_sources.\"\(fingerprint)\": no CA of trust.ca_bundle has this SHA-256")
+                problems.append("\(path): trust.crl_sources.\"\(fingerprint)\": no CA of trust.ca_bundle or of the imported trusted list has this SHA-256")
             }
         }
         return problems

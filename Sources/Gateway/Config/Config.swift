@@ -67,6 +67,8 @@ public struct GatewayConfig: Sendable {
     public var oidc: OIDCSettings?
     /// Scheduled CRL downloads (`[trust] crl_refresh = true`); see CRLRefresher.swift.
     public var crlRefresh: CRLRefreshSettings?
+    /// The CA list imported from a signed trusted list (`[trust_list]`); see TrustListSettings.swift.
+    public var trustList: TrustListSettings?
 
     /// Loop threads actually started: one per CPU unless configured.
     public var effectiveLoopThreads: Int { loopThreads > 0 ? loopThreads : max(1, Posix.Process.availableCPUs) }
@@ -95,7 +97,7 @@ extension GatewayConfig {
     static func parse(_ document: ConfigValue, file: String, baseDirectory: String) throws(ConfigError) -> GatewayConfig {
         let reader = ConfigReader(file: file, baseDirectory: baseDirectory)
         let root = reader.table(document, path: "", allowed: [
-            "server", "logging", "listener", "trust", "limits", "profile", "help", "pages", "oidc", "client", "store", "admin",
+            "server", "logging", "listener", "trust", "trust_list", "limits", "profile", "help", "pages", "oidc", "client", "store", "admin",
         ])
 
         var config = GatewayConfig(file: file, trust: TrustSources(caBundle: "", crls: [], revocation: .bestEffort, legacyIssuers: []))
@@ -164,7 +166,8 @@ extension GatewayConfig {
         }
 
         if let trust = reader.requiredTable(root, "trust", allowed: CRLRefreshSettings.keys.union(["ca_bundle", "crls", "revocation", "legacy_issuers"])) {
-            let bundle = reader.path(trust, "ca_bundle", path: "trust", required: true, mustBe: .fileOrDirectory) ?? ""
+            // With [trust_list] the CAs may come from the imported list alone.
+            let bundle = reader.path(trust, "ca_bundle", path: "trust", required: root["trust_list"] == nil, mustBe: .fileOrDirectory) ?? ""
             var crls: [String] = []
             for (i, entry) in reader.stringArray(trust, "crls", path: "trust", default: []).enumerated() {
                 if let resolved = reader.checkPath(entry, keyPath: "trust.crls[\(i)]", mustBe: .fileOrDirectory) {
@@ -185,6 +188,7 @@ extension GatewayConfig {
             config.trust = TrustSources(caBundle: bundle, crls: crls, revocation: revocation, legacyIssuers: legacy)
             config.crlRefresh = CRLRefreshSettings.parse(trust, reader: reader, stateDirectory: config.stateDirectory, trustSources: &config.trust)
         }
+        config.trustList = TrustListSettings.parse(root, reader: reader, stateDirectory: config.stateDirectory, trust: &config.trust)
 
         if let limits = reader.optionalTable(root, "limits", allowed: [
             "handshake_timeout", "header_timeout", "idle_timeout", "max_connections",

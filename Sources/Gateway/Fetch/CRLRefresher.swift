@@ -147,7 +147,7 @@ final class CRLRefresher: Sendable {
         let config = shared.generation.config
         let cas: [BundleCA]
         do {
-            cas = try CRLValidation.bundleCAs(config.trust.caBundle)
+            cas = try CRLValidation.bundleCAs(config.trust)
         } catch {
             logger.error("crl_refresh", metadata: ["result": "failed", "error": "\(error.reason)"])
             return (false, true)

@@ -48,6 +48,9 @@ public final class GatewayServer {
         // Before any thread records a metric: handles made earlier would stay no-ops.
         GatewayMetrics.bootstrap()
         Posix.Process.raiseOpenFileLimit()
+        // How `trust-list import` finds this process to reload it; released at exit.
+        let pidFile = GatewayPIDFile.acquire(config, logger: logger)
+        defer { pidFile?.release() }
 
         let generation: Generation
         do {
