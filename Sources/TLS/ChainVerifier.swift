@@ -100,12 +100,19 @@ private func recordingVerifyCallback(_ ok: Int32, _ storeCtx: OpaquePointer?) ->
 
 extension TrustStore {
     /// The verdict the gateway would give a client presenting `leafDER` (and
-    /// `intermediatesDER` in its Certificate message), without a handshake.
-    public func verify(leafDER: [UInt8], intermediatesDER: [[UInt8]] = []) -> CertificateVerdict {
+    /// `intermediatesDER` in its Certificate message), without a handshake. The untrusted
+    /// certificates are laid out as a TLS server lays out a received chain (the leaf first,
+    /// then the rest), so with `useCache` a chain accepted in a handshake of this generation
+    /// is answered from the verified-chain cache, and the other way round. `inspect-cert`
+    /// always verifies afresh.
+    public func verify(leafDER: [UInt8], intermediatesDER: [[UInt8]] = [], useCache: Bool = false) -> CertificateVerdict {
         guard let leaf = X509Certificate(der: leafDER) else {
             return CertificateVerdict(reason: .malformedCertificate, opensslCode: X509_V_ERR_UNSPECIFIED)
         }
         let intermediates = intermediatesDER.compactMap { X509Certificate(der: $0) }
+        guard intermediates.count == intermediatesDER.count else {
+            return CertificateVerdict(reason: .malformedCertificate, opensslCode: X509_V_ERR_UNSPECIFIED)
+        }
         guard let ctx = X509_STORE_CTX_new(), let untrusted = CNSSSL_sk_X509_new_null() else {
             return CertificateVerdict(reason: .malformedCertificate, opensslCode: X509_V_ERR_OUT_OF_MEM)
         }
@@ -113,7 +120,7 @@ extension TrustStore {
             X509_STORE_CTX_free(ctx)
             CNSSSL_sk_X509_free(untrusted)
         }
-        for cert in intermediates { _ = CNSSSL_sk_X509_push(untrusted, cert.pointer) }
+        for cert in [leaf] + intermediates { _ = CNSSSL_sk_X509_push(untrusted, cert.pointer) }
         return withExtendedLifetime((leaf, intermediates)) {
             guard X509_STORE_CTX_init(ctx, store, leaf.pointer, untrusted) == 1 else {
                 OpenSSLErrorQueue.clear()
@@ -121,7 +128,7 @@ extension TrustStore {
             }
             // The same purpose the TLS server applies to client certificates.
             _ = X509_STORE_CTX_set_default(ctx, "ssl_client")
-            return ChainVerifier.run(ctx, trust: self)
+            return useCache ? ChainVerifier.cachedRun(ctx, trust: self) : ChainVerifier.run(ctx, trust: self)
         }
     }
 }

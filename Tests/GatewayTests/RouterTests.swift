@@ -81,9 +81,9 @@ final class RouterWorld: @unchecked Sendable {
         if let card {
             let chain = generation.trust.verify(leafDER: card.der)
             connectionCard = ConnectionCard(chain: chain, peer: PeerCertificate(der: card.der), handshakeAt: Date(),
-                                            profile: generation.config.profile)
+                                            generation: generation.number)
         } else {
-            connectionCard = .none(profile: generation.config.profile)
+            connectionCard = .none()
         }
         return RequestContext(listener: admin ? "admin" : listener, isAdmin: admin,
                               requestsClientCertificate: !admin && listener == "login",

@@ -1,6 +1,8 @@
 """SIGHUP reload: new CRL and CA bundle take effect for new connections, open keep-alive
 connections keep working, a broken reload keeps the old trust and is visible in /healthz."""
 
+import time
+
 import pytest
 
 from harness import curl, request, tls_connect, whoami
@@ -100,3 +102,60 @@ def test_sigterm_exits_cleanly(pki, gw):
     assert gw.stop() == 0
     names = [e.get("event") for e in gw.events]
     assert "stopping" in names and "stopped" in names, gw.log_tail()
+
+
+def _authorize_path(rp, client_id):
+    from oidc_helpers import pkce_pair
+    import urllib.parse
+    _, challenge = pkce_pair()
+    return "/authorize?" + urllib.parse.urlencode({
+        "client_id": client_id, "redirect_uri": rp.redirect_uri, "response_type": "code", "scope": "openid",
+        "state": "st", "code_challenge": challenge, "code_challenge_method": "S256"})
+
+
+def test_an_open_connection_gets_no_code_once_its_card_is_revoked(pki, fresh_gateways):
+    """The card signed the handshake before the reload; the login asked for after it is judged
+    under the new CRL, on the same kept-alive connection."""
+    from oidc_helpers import CLIENT_ID, CallbackServer, oidc_config
+    import harness
+    rp = CallbackServer()
+    gw = fresh_gateways.new("reload-login")
+    try:
+        public_port, login_port = harness.free_port(), harness.free_port()
+        gw.start(oidc_config(gw, public_port, login_port, rp.redirect_uri))
+        keep_alive = tls_connect(pki, login_port, "ok2")
+        try:
+            first = request(keep_alive, _authorize_path(rp, CLIENT_ID))
+            assert first.status == 302 and "code=" in first.headers["location"], first
+            pki.make_crl("root1", ["revoked", "ok2"], path=gw.dir + "/crls/root1.crl.pem")
+            assert gw.reload().get("result") == "ok"
+            second = request(keep_alive, _authorize_path(rp, CLIENT_ID))
+            assert second.status == 403, second
+            assert "location" not in second.headers
+            assert "revoc" in second.body.lower(), second.body[:500]
+            # Another card on a new connection is still fine.
+            assert whoami(pki, gw, "ok1", listener="login")["verdict"]["reason"] == "ok"
+        finally:
+            keep_alive.close()
+        verdicts = [e for e in gw.find_events("certificate_verdict") if e.get("listener") == "login" and e.get("reason") == "revoked"]
+        assert verdicts, "the re-judged card was not logged"
+    finally:
+        rp.close()
+
+
+def test_a_card_connection_older_than_max_connection_age_is_closed_after_its_response(pki, fresh_gateways):
+    gw = fresh_gateways.new("max-age")
+    gw.install_trust()
+    config = gw.make_config(limits={"max_connection_age": 1.5, "idle_timeout": 30})
+    gw.start(config)
+    keep_alive = tls_connect(pki, gw.port(), "ok1")
+    try:
+        first = request(keep_alive, "/healthz")
+        assert first.status == 200 and first.headers.get("connection", "").lower() != "close", first.headers
+        time.sleep(1.8)
+        last = request(keep_alive, "/healthz")
+        assert last.status == 200 and last.headers.get("connection", "").lower() == "close", last.headers
+        keep_alive.settimeout(3)
+        assert keep_alive.recv(1) == b"", "the connection stayed open past max_connection_age"
+    finally:
+        keep_alive.close()

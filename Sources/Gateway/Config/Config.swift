@@ -44,6 +44,10 @@ public struct Limits: Sendable, Equatable {
     public var maxConnectionsPerClient: Int = 256
     public var maxHeaderBytes: Int = 16_384
     public var maxBodyBytes: Int = 1_048_576
+    /// Seconds a connection on a listener that asks for the card may live: it is closed after
+    /// the response that finds it older, so a browser cannot hold a connection (and the card
+    /// it presented once) for ever.
+    public var maxConnectionAge: Double = 600
 }
 
 public struct GatewayConfig: Sendable {
@@ -192,7 +196,7 @@ extension GatewayConfig {
 
         if let limits = reader.optionalTable(root, "limits", allowed: [
             "handshake_timeout", "header_timeout", "idle_timeout", "max_connections",
-            "max_connections_per_client", "max_header_bytes", "max_body_bytes",
+            "max_connections_per_client", "max_header_bytes", "max_body_bytes", "max_connection_age",
         ]) {
             var l = Limits()
             l.handshakeTimeout = reader.double(limits, "handshake_timeout", path: "limits", default: l.handshakeTimeout, range: 0.1...600)
@@ -203,6 +207,7 @@ extension GatewayConfig {
                                                    default: l.maxConnectionsPerClient, range: 1...1_000_000)
             l.maxHeaderBytes = reader.int(limits, "max_header_bytes", path: "limits", default: l.maxHeaderBytes, range: 1024...1_048_576)
             l.maxBodyBytes = reader.int(limits, "max_body_bytes", path: "limits", default: l.maxBodyBytes, range: 0...104_857_600)
+            l.maxConnectionAge = reader.double(limits, "max_connection_age", path: "limits", default: l.maxConnectionAge, range: 1...86_400)
             config.limits = l
         }
 

@@ -48,36 +48,48 @@ struct CardVerdict: Sendable {
 /// The card a connection presented in its handshake, and the verdict on it, computed the first
 /// time a route needs it (most requests never do: probes, the back channel, pages without the
 /// card). Shared by the requests of one connection; the evaluation itself has no side effects.
+///
+/// The verdict belongs to a trust generation. A connection kept alive across a reload (a new
+/// CRL revoking the card, a CA removed) is judged again under the generation current when a
+/// route asks, from the chain it presented; the verified-chain cache makes that cheap when
+/// nothing changed for this chain.
 final class ConnectionCard: Sendable {
-    let chain: CertificateVerdict
     let peer: PeerCertificate?
+    /// The certificates the client sent after its own.
+    let intermediates: [[UInt8]]
     let handshakeAt: Date?
-    private let profile: ProfileSettings
-    private let verdict = Mutex<CardVerdict?>(nil)
+    /// The chain's verdict from the handshake, and the generation it was reached under.
+    private let handshakeChain: CertificateVerdict
+    private let handshakeGeneration: Int
+    private let memo = Mutex<(generation: Int, verdict: CardVerdict)?>(nil)
 
-    init(chain: CertificateVerdict, peer: PeerCertificate?, handshakeAt: Date?, profile: ProfileSettings) {
-        self.chain = chain
+    init(chain: CertificateVerdict, peer: PeerCertificate?, intermediates: [[UInt8]] = [], handshakeAt: Date?, generation: Int) {
+        self.handshakeChain = chain
         self.peer = peer
+        self.intermediates = intermediates.filter { $0 != peer?.der }
         self.handshakeAt = handshakeAt
-        self.profile = profile
+        self.handshakeGeneration = generation
     }
 
-    /// No card: a connection without TLS or without a certificate.
-    static func none(profile: ProfileSettings) -> ConnectionCard {
-        ConnectionCard(chain: .noCertificate, peer: nil, handshakeAt: nil, profile: profile)
-    }
+    /// No card: a connection without TLS or without a certificate (one per connection: its
+    /// verdict is reported once for each).
+    static func none() -> ConnectionCard { ConnectionCard(chain: .noCertificate, peer: nil, handshakeAt: nil, generation: 0) }
 
-    /// The verdict, and whether this call computed it (so the caller logs and counts it once
-    /// per connection).
-    func evaluate() -> (verdict: CardVerdict, first: Bool) {
-        verdict.withLock { cached in
-            if let cached { return (cached, false) }
-            let computed = CardVerdict.evaluate(chain: chain, peer: peer, profile: profile, handshakeAt: handshakeAt)
-            cached = computed
-            return (computed, true)
+    /// The verdict under `generation` (the one current when the route runs), and whether this
+    /// call computed it (so the caller logs and counts it: once per connection and generation).
+    func evaluate(under generation: Generation) -> (verdict: CardVerdict, computed: Bool) {
+        if let memo = memo.withLock({ $0 }), memo.generation == generation.number { return (memo.verdict, false) }
+        let chain: CertificateVerdict
+        if let peer, generation.number != handshakeGeneration {
+            chain = generation.trust.verify(leafDER: peer.der, intermediatesDER: intermediates, useCache: true)
+        } else {
+            chain = handshakeChain
         }
+        let verdict = CardVerdict.evaluate(chain: chain, peer: peer, profile: generation.config.profile, handshakeAt: handshakeAt)
+        memo.withLock { $0 = (generation.number, verdict) }
+        return (verdict, true)
     }
 
     /// The verdict if a route has computed it.
-    var evaluated: CardVerdict? { verdict.withLock { $0 } }
+    var evaluated: CardVerdict? { memo.withLock { $0?.verdict } }
 }

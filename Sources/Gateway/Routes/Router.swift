@@ -25,10 +25,11 @@ struct Router: Sendable {
         case deferred(reason: String?, work: @Sendable () -> HTTPResponse)
     }
 
-    /// The card's verdict; computed on first use, and then reported to `cardEvaluated`.
+    /// The card's verdict under the trust generation current now (a reload since the handshake
+    /// judges the card again); reported to `cardEvaluated` whenever it is computed.
     private func cardVerdict(_ context: RequestContext, _ cardEvaluated: (CardVerdict) -> Void) -> CardVerdict {
-        let (verdict, first) = context.card.evaluate()
-        if first { cardEvaluated(verdict) }
+        let (verdict, computed) = context.card.evaluate(under: context.server.generation)
+        if computed { cardEvaluated(verdict) }
         return verdict
     }
 

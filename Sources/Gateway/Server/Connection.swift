@@ -58,7 +58,7 @@ final class Connection {
         self.peer = peer
         self.client = peer
         self.acceptedAt = now
-        self.card = .none(profile: generation.config.profile)
+        self.card = .none()
         if let settings {
             self.state = settings.proxyProtocol ? .proxyHeader : .handshake
         } else {
@@ -68,6 +68,9 @@ final class Connection {
     }
 
     var limits: Limits { generation.config.limits }
+
+    /// A listener whose handshake asks for the card.
+    var asksForCard: Bool { (settings?.clientCertificate ?? .none) != .none }
     /// The admin listener (no TLS settings); fixed at accept, read on every request.
     let isAdmin: Bool
 
@@ -79,7 +82,7 @@ final class Connection {
     func requestContext(server: SharedState) -> RequestContext {
         RequestContext(
             listener: listener.name, isAdmin: isAdmin,
-            requestsClientCertificate: (settings?.clientCertificate ?? .none) != .none,
+            requestsClientCertificate: asksForCard,
             client: client,
             tls: tls.map { RequestContext.TLSFacts(version: $0.version, cipher: $0.cipher, alpn: $0.alpn) },
             card: card, generation: generation, server: server)

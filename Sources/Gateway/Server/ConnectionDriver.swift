@@ -98,8 +98,8 @@ extension Worker {
         switch tls.handshake() {
         case .done:
             metrics.handshake(listener: connection.listener.name, outcome: "ok")
-            connection.card = ConnectionCard(chain: tls.verdict, peer: tls.peerCertificate(), handshakeAt: Date(),
-                                             profile: connection.generation.config.profile)
+            connection.card = ConnectionCard(chain: tls.verdict, peer: tls.peerCertificate(), intermediates: tls.peerIntermediatesDER(),
+                                             handshakeAt: Date(), generation: connection.generation.number)
             connection.state = .reading
             connection.waitingForRequestBytes = true
             loop.setDeadline(connection.slot, Posix.Process.monotonicNanoseconds() + nanoseconds(connection.limits.headerTimeout))
@@ -194,6 +194,12 @@ extension Worker {
     }
 
     func queue(_ response: HTTPResponse, on connection: Connection) {
+        if connection.asksForCard,
+           Posix.Process.monotonicNanoseconds() &- connection.acceptedAt >= nanoseconds(connection.limits.maxConnectionAge) {
+            // Old enough: this response is the connection's last; the browser's next request
+            // opens a new one, and the card signs a new handshake.
+            connection.keepAlive = false
+        }
         // A handler may end the connection (e.g. so the next login runs a fresh handshake).
         // (Length first: lowercasing every header name of every response showed in profiles.)
         if response.headers.contains(where: {
