@@ -135,9 +135,62 @@ static int check_crl(X509_STORE_CTX *ctx, X509_CRL *crl) {
     return 1;
 }
 
+// Whether `crl` was recorded as verified with a CA other than `issuer`.
+static int verified_for_another(const VerifiedList *list, X509_CRL *crl, X509 *issuer) {
+    for (int i = 0; i < list->count; i++) {
+        if (X509_CRL_match(list->pairs[i].crl, crl) == 0 && X509_cmp(list->pairs[i].issuer, issuer) != 0) return 1;
+    }
+    return 0;
+}
+
+// The CRLs OpenSSL may choose from for the certificate being checked. OpenSSL looks CRLs up by
+// issuer name only, and a CRL without authorityKeyIdentifier matches every CA of that name: with
+// two CAs of one name (a CA renewed with a new key) it takes the newest of their CRLs, and then
+// checks it against the other CA's key ("CRL signature failure"). The store knows which CA's key
+// verified which CRL at load, so of the CRLs named like the issuer on the path it offers those
+// recorded for that very issuer; failing those, the ones not recorded for another CA (an
+// intermediate's CRL, checked by OpenSSL as before); never another CA's.
+static STACK_OF(X509_CRL) *lookup_crls(const X509_STORE_CTX *cctx, const X509_NAME *name) {
+    X509_STORE_CTX *ctx = (X509_STORE_CTX *)cctx;  // the getters below do not modify it
+    STACK_OF(X509_CRL) *all = X509_STORE_CTX_get1_crls(ctx, name);
+    X509_STORE *store = X509_STORE_CTX_get0_store(ctx);
+    const VerifiedList *list = store != NULL ? X509_STORE_get_ex_data(store, list_index) : NULL;
+    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+    if (all == NULL || list == NULL || chain == NULL) return all;
+    int depth = X509_STORE_CTX_get_error_depth(ctx);
+    int last = sk_X509_num(chain) - 1;
+    if (depth < 0 || depth > last) return all;
+    X509 *issuer = sk_X509_value(chain, depth < last ? depth + 1 : last);
+    STACK_OF(X509_CRL) *own = sk_X509_CRL_new_null();
+    STACK_OF(X509_CRL) *unclaimed = sk_X509_CRL_new_null();
+    if (own == NULL || unclaimed == NULL) {
+        sk_X509_CRL_free(own);
+        sk_X509_CRL_free(unclaimed);
+        return all;
+    }
+    for (int i = 0; i < sk_X509_CRL_num(all); i++) {
+        X509_CRL *crl = sk_X509_CRL_value(all, i);
+        if (was_verified(list, crl, issuer)) {
+            sk_X509_CRL_push(own, crl);
+        } else if (!verified_for_another(list, crl, issuer)) {
+            sk_X509_CRL_push(unclaimed, crl);
+        } else {
+            X509_CRL_free(crl);
+        }
+    }
+    sk_X509_CRL_free(all);  // the references moved to the two stacks (or were dropped)
+    if (sk_X509_CRL_num(own) > 0) {
+        sk_X509_CRL_pop_free(unclaimed, X509_CRL_free);
+        return own;
+    }
+    sk_X509_CRL_free(own);
+    return unclaimed;
+}
+
 int CNSCRL_store_use_verified_crls(X509_STORE *store) {
     pthread_once(&setup_once, setup);
     if (openssl_check_crl == NULL || list_index < 0) return 0;
     X509_STORE_set_check_crl(store, check_crl);
+    X509_STORE_set_lookup_crls(store, lookup_crls);
     return 1;
 }

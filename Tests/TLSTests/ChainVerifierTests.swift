@@ -176,4 +176,23 @@ final class ChainWorld: @unchecked Sendable {
             try TrustStore(TrustSources(caBundle: bundle, crls: [], revocation: .require, legacyIssuers: []))
         }
     }
+
+    /// A CA renewed under the same name with a new key, both in the bundle, each with a CRL that
+    /// carries no authorityKeyIdentifier: every card is checked against its own CA's CRL.
+    @Test func sameNameCAsWithCRLsWithoutKeyIdentifiers() throws {
+        let dir = TestPKI.directory("same-name")
+        defer { dir.remove() }
+        let old = TestPKI.ca("Regione Test - CA Cittadini")
+        let renewed = TestPKI.ca("Regione Test - CA Cittadini")
+        let bundle = dir.write("bundle.pem", old.pem + renewed.pem)
+        let crls = [
+            dir.write("old.crl", TestPKI.crl(issuer: old, revoked: [11], lastUpdate: Date(timeIntervalSinceNow: -7200), authorityKeyIdentifier: false)),
+            dir.write("renewed.crl", TestPKI.crl(issuer: renewed, revoked: [12], lastUpdate: Date(timeIntervalSinceNow: -60), authorityKeyIdentifier: false)),
+        ]
+        let store = try TrustStore(TrustSources(caBundle: bundle, crls: crls, revocation: .require, legacyIssuers: []))
+        for (ca, good, revoked) in [(old, UInt64(1), UInt64(11)), (renewed, 2, 12)] {
+            #expect(store.verify(leafDER: TestPKI.client("ok", issuer: ca, key: ChainWorld.key2048, serial: good).der).reason == .ok)
+            #expect(store.verify(leafDER: TestPKI.client("revoked", issuer: ca, key: ChainWorld.key2048, serial: revoked).der).reason == .revoked)
+        }
+    }
 }

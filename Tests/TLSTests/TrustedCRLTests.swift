@@ -100,7 +100,7 @@ import Testing
         #expect(Self.firstError(leaf: leaf, cas: [ca], crls: [good], verified: [(good, ca)]) == X509_V_OK)
     }
 
-    @Test func anotherCAWithTheSameNameIsCheckedByOpenSSL() {
+    @Test func anotherCAWithTheSameNameNeverUsesTheFirstOnesCRL() {
         let world = SameName()
         let objects = Objects()
         let caA = objects.certificate(world.caA.der)
@@ -108,10 +108,13 @@ import Testing
         let leafA = objects.certificate(world.leafA.der)
         let leafB = objects.certificate(world.leafB.der)
         let unsigned = objects.crl(Self.mutated(world.crlA))
-        // Recorded for A. B has the same name, so OpenSSL finds the same CRL for B's leaf, but
-        // the pair does not match: OpenSSL's check runs with B's key and fails.
+        // Recorded for A. B has the same name, so OpenSSL's look-up by name finds the same CRL
+        // for B's leaf; it is A's, so B is offered no CRL at all.
         #expect(Self.firstError(leaf: leafA, cas: [caA, caB], crls: [unsigned], verified: [(unsigned, caA)]) == X509_V_OK)
         #expect(Self.firstError(leaf: leafB, cas: [caA, caB], crls: [unsigned], verified: [(unsigned, caA)])
+                == X509_V_ERR_UNABLE_TO_GET_CRL)
+        // A same-name CRL recorded for nobody goes through OpenSSL's own check, with B's key.
+        #expect(Self.firstError(leaf: leafB, cas: [caA, caB], crls: [unsigned], verified: [])
                 == X509_V_ERR_CRL_SIGNATURE_FAILURE)
     }
 
@@ -126,5 +129,31 @@ import Testing
                                             nextUpdate: Date(timeIntervalSinceNow: 86_400 * 3), authorityKeyIdentifier: false))
         #expect(Self.firstError(leaf: leaf, cas: [ca], crls: [stale], verified: [(stale, ca)]) == X509_V_ERR_CRL_HAS_EXPIRED)
         #expect(Self.firstError(leaf: leaf, cas: [ca], crls: [early], verified: [(early, ca)]) == X509_V_ERR_CRL_NOT_YET_VALID)
+    }
+
+    /// Each of two same-name CAs has its own CRL without authorityKeyIdentifier: each CA's
+    /// cards are checked against that CA's CRL, whichever CRL is newer.
+    @Test func sameNameCAsEachGetTheirOwnCRL() {
+        let world = SameName()
+        let objects = Objects()
+        let caA = objects.certificate(world.caA.der)
+        let caB = objects.certificate(world.caB.der)
+        let revokedA = TestPKI.client("ra", issuer: world.caA, key: TrustedCRLTests.leafKey, serial: 501)
+        let revokedB = TestPKI.client("rb", issuer: world.caB, key: TrustedCRLTests.leafKey, serial: 502)
+        // B's CRL is the newer one: OpenSSL's own choice for A's cards would be B's CRL.
+        let crlA = objects.crl(TestPKI.crl(issuer: world.caA, revoked: [501], lastUpdate: Date(timeIntervalSinceNow: -7200),
+                                           authorityKeyIdentifier: false))
+        let crlB = objects.crl(TestPKI.crl(issuer: world.caB, revoked: [502], lastUpdate: Date(timeIntervalSinceNow: -60),
+                                           authorityKeyIdentifier: false))
+        let cas = [caA, caB]
+        let crls = [crlA, crlB]
+        let verified = [(crlA, caA), (crlB, caB)]
+        #expect(Self.firstError(leaf: objects.certificate(world.leafA.der), cas: cas, crls: crls, verified: verified) == X509_V_OK)
+        #expect(Self.firstError(leaf: objects.certificate(world.leafB.der), cas: cas, crls: crls, verified: verified) == X509_V_OK)
+        #expect(Self.firstError(leaf: objects.certificate(revokedA.der), cas: cas, crls: crls, verified: verified) == X509_V_ERR_CERT_REVOKED)
+        #expect(Self.firstError(leaf: objects.certificate(revokedB.der), cas: cas, crls: crls, verified: verified) == X509_V_ERR_CERT_REVOKED)
+        // A CA whose only same-name CRL is the other CA's has no CRL of its own.
+        #expect(Self.firstError(leaf: objects.certificate(world.leafA.der), cas: cas, crls: [crlB], verified: [(crlB, caB)])
+                == X509_V_ERR_UNABLE_TO_GET_CRL)
     }
 }

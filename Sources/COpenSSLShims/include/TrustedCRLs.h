@@ -19,6 +19,8 @@
 /// Creates the store's list on first use; the store frees it. Returns 1, or 0 on failure.
 int CNSCRL_store_add_verified(X509_STORE *store, X509_CRL *crl, X509 *issuer);
 
-/// Makes `store` use the check above (its contexts inherit it). Returns 1, or 0 on failure.
+/// Makes `store` use the check above and choose CRLs by the key that verified them at load
+/// (same-name CAs with CRLs lacking authorityKeyIdentifier each get their own CRL); its
+/// contexts inherit both. Returns 1, or 0 on failure.
 int CNSCRL_store_use_verified_crls(X509_STORE *store);
 #endif
