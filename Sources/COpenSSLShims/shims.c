@@ -20,6 +20,7 @@ int CNSSSL_sk_X509_NAME_num(const STACK_OF(X509_NAME) *sk) { return sk_X509_NAME
 void CNSSSL_sk_X509_NAME_pop_free(STACK_OF(X509_NAME) *sk) { sk_X509_NAME_pop_free(sk, X509_NAME_free); }
 void CNSSSL_OPENSSL_free(void *p) { OPENSSL_free(p); }
 long CNSSSL_BIO_get_mem_data(BIO *bio, char **data) { return BIO_get_mem_data(bio, data); }
+int CNSSSL_BIO_seek(BIO *bio, long offset) { return BIO_seek(bio, offset); }
 
 const long CNSSSL_MODE_ENABLE_PARTIAL_WRITE = SSL_MODE_ENABLE_PARTIAL_WRITE;
 const long CNSSSL_MODE_ACCEPT_MOVING_WRITE_BUFFER = SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;

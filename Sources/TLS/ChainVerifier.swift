@@ -1,5 +1,6 @@
 import COpenSSL
 import COpenSSLShims
+import FoundationEssentials
 
 /// Our chain policy, applied to an initialised `X509_STORE_CTX`: OpenSSL builds and
 /// checks the chain with CRLs, every error it reports is recorded (not fatal), the
@@ -11,10 +12,15 @@ enum ChainVerifier {
 
     final class Record {
         let revocation: RevocationPolicy
+        /// Seconds past nextUpdate a CRL is still used under best-effort.
+        let maxCRLOverdue: Double
         var errors: [Int32] = []
         var ignoredRevocationGaps = 0
 
-        init(revocation: RevocationPolicy) { self.revocation = revocation }
+        init(revocation: RevocationPolicy, maxCRLOverdue: Double = 86_400) {
+            self.revocation = revocation
+            self.maxCRLOverdue = maxCRLOverdue
+        }
 
         func record(_ code: Int32) {
             if !errors.contains(code) { errors.append(code) }
@@ -28,7 +34,7 @@ enum ChainVerifier {
     }
 
     static func run(_ storeCtx: OpaquePointer, trust: TrustStore) -> CertificateVerdict {
-        let record = Record(revocation: trust.revocation)
+        let record = Record(revocation: trust.revocation, maxCRLOverdue: trust.maxCRLOverdue)
         let param = X509_STORE_CTX_get0_param(storeCtx)
         // Weak keys and digests are judged below against legacy_issuers, not by
         // OpenSSL's global security level.
@@ -84,18 +90,27 @@ enum ChainVerifier {
 }
 
 /// Per-certificate callback: records every problem and lets verification continue, so
-/// the verdict can pick the most telling one. Missing or stale CRLs are tolerated
-/// here under `best-effort` revocation.
+/// the verdict can pick the most telling one. Under `best-effort` revocation a missing CRL is
+/// tolerated, and so is a CRL past its nextUpdate for at most `maxCRLOverdue`.
 private func recordingVerifyCallback(_ ok: Int32, _ storeCtx: OpaquePointer?) -> Int32 {
     guard ok == 0, let storeCtx, let raw = X509_STORE_CTX_get_ex_data(storeCtx, ChainVerifier.recordIndex) else { return 1 }
     let record = Unmanaged<ChainVerifier.Record>.fromOpaque(raw).takeUnretainedValue()
     let code = X509_STORE_CTX_get_error(storeCtx)
-    if record.revocation == .bestEffort && (code == X509_V_ERR_UNABLE_TO_GET_CRL || code == X509_V_ERR_CRL_HAS_EXPIRED) {
+    if record.revocation == .bestEffort && code == X509_V_ERR_UNABLE_TO_GET_CRL {
+        record.ignoredRevocationGaps += 1
+    } else if record.revocation == .bestEffort && code == X509_V_ERR_CRL_HAS_EXPIRED && withinOverdueBound(storeCtx, record) {
         record.ignoredRevocationGaps += 1
     } else {
         record.record(code)
     }
     return 1
+}
+
+/// Whether the CRL being checked is past its nextUpdate by no more than the bound.
+private func withinOverdueBound(_ storeCtx: OpaquePointer, _ record: ChainVerifier.Record) -> Bool {
+    guard let crl = X509_STORE_CTX_get0_current_crl(storeCtx),
+          let next = X509Inspector.date(X509_CRL_get0_nextUpdate(crl)) else { return false }
+    return Date().timeIntervalSince(next) <= record.maxCRLOverdue
 }
 
 extension TrustStore {

@@ -22,14 +22,19 @@ public struct TrustSources: Sendable, Equatable {
     /// (other files there, such as the import's manifest, are not certificates). Missing
     /// until the first import.
     public var trustListDirectory: String?
+    /// Seconds past its nextUpdate a CRL may still be used under `best-effort`; past that its
+    /// CA's cards get `revocation_unavailable` in both modes (a blocked download must not
+    /// keep a revoked card in for ever).
+    public var maxCRLOverdue: Double
 
     public init(caBundle: String, crls: [String], revocation: RevocationPolicy, legacyIssuers: [String],
-                trustListDirectory: String? = nil) {
+                trustListDirectory: String? = nil, maxCRLOverdue: Double = 86_400) {
         self.caBundle = caBundle
         self.crls = crls
         self.revocation = revocation
         self.legacyIssuers = legacyIssuers
         self.trustListDirectory = trustListDirectory
+        self.maxCRLOverdue = maxCRLOverdue
     }
 
     /// Every file CA certificates are loaded from: the bundle (file or directory), then
@@ -51,6 +56,16 @@ public struct TrustSources: Sendable, Equatable {
     }
 }
 
+/// A CA of the bundle and the state of its revocation data.
+public struct CARevocation: Sendable, Equatable {
+    public var subject: String
+    /// Lowercase hex.
+    public var sha256: String
+    public var hasCRL: Bool
+    /// The latest nextUpdate of its CRLs (`distantFuture` when one has none); nil without a CRL.
+    public var nextUpdate: Date?
+}
+
 /// Freshness of one loaded CRL, for health output and metrics.
 public struct CRLStatus: Sendable {
     public var issuer: String
@@ -70,7 +85,15 @@ public final class TrustStore: @unchecked Sendable {
     let caNames: [OpaquePointer]          // X509_NAME, owned, deduplicated
     let legacyFingerprints: Set<[UInt8]>
     public let revocation: RevocationPolicy
+    /// See `TrustSources.maxCRLOverdue`.
+    public let maxCRLOverdue: Double
     public let caCount: Int
+    /// Every CA of the bundle with the state of its CRL.
+    public let authorities: [CARevocation]
+    /// The moments the state of some CA's CRL changes (nextUpdate, and nextUpdate plus the
+    /// overdue bound), sorted: /healthz knows its cached answer still holds by counting how
+    /// many have passed, without looking at every CA.
+    private let transitions: [Date]
     public let crls: [CRLStatus]
     private let certificates: [X509Certificate]
     /// Chains accepted under this generation's CAs and CRLs (see `VerifiedChainCache`).
@@ -96,30 +119,36 @@ public final class TrustStore: @unchecked Sendable {
             throw TLSError(.certificate, "\(sources.caOrigin): no CA certificates\(hint)")
         }
 
-        // CRLs: each must be signed by one of the CAs, or the file is refused.
+        // CRLs: a CRL named like a CA of the bundle must be signed by one of them, or the file
+        // is refused. Files unchanged since the last load are not read or verified again.
         var crlObjects: [(X509RevocationList, String, String)] = []
         var verifiedPairs: [(X509RevocationList, X509Certificate)] = []
+        var loadedFiles: [String: CRLFileCache.Entry] = [:]
         for entry in sources.crls {
             let files = PEMFile.isDirectory(entry) ? try PEMFile.directoryFiles(entry) : [entry]
             for file in files {
-                let objects = try PEMFile.derObjects(path: file, labels: ["X509 CRL"])
-                if objects.isEmpty { throw TLSError(.crl, "\(file): no CRL in file") }
-                for (i, der) in objects.enumerated() {
-                    guard let crl = X509RevocationList(der: der) else {
-                        throw TLSError(.crl, "\(file): CRL \(i + 1) does not parse")
-                    }
+                let loaded = try CRLFileCache.shared.load(file)
+                loadedFiles[file] = loaded
+                for (i, crl) in loaded.crls.enumerated() {
                     let issuerName = X509_CRL_get_issuer(crl.pointer)
                     // A CRL from a CA of the bundle must verify against it now. A CRL of
                     // an intermediate CA (which the client sends in its chain) is checked
                     // by OpenSSL against that CA during each verification.
                     let namesakes = certs.filter { cert, _ in X509_NAME_cmp(X509_get_subject_name(cert.pointer), issuerName) == 0 }
-                    let signers = namesakes.filter { cert, _ in X509_CRL_verify(crl.pointer, X509_get0_pubkey(cert.pointer)) == 1 }
+                    let signers = namesakes.filter { cert, _ in
+                        let fingerprint = cert.sha256
+                        if loaded.verifiedWith[i].contains(fingerprint) { return true }
+                        guard X509_CRL_verify(crl.pointer, X509_get0_pubkey(cert.pointer)) == 1 else { return false }
+                        loaded.verifiedWith[i].insert(fingerprint)
+                        return true
+                    }
                     let signed = !signers.isEmpty
                     verifiedPairs += signers.map { cert, _ in (crl, cert) }
                     OpenSSLErrorQueue.clear()
                     // A CRL whose AKI names a key no namesake has is the CRL of another CA
                     // of that name (one renewed with a new key, or one the trusted list just
-                    // dropped while its CRL is still on disk): kept, like an intermediate's.
+                    // dropped while its CRL is still on disk): kept, like an intermediate's,
+                    // and never offered for a CA of the bundle (TrustedCRLs.h).
                     let otherKey = !signed && X509Inspector.crlNamesAnotherKey(crl.pointer, than: namesakes.map(\.0.pointer))
                     guard namesakes.isEmpty || signed || otherKey else {
                         throw TLSError(.crl, "\(file): CRL \(i + 1) (issuer \(X509Inspector.name(issuerName))) is not signed by any CA of the bundle")
@@ -177,12 +206,31 @@ public final class TrustStore: @unchecked Sendable {
         self.caNames = names
         self.legacyFingerprints = legacy
         self.revocation = sources.revocation
+        self.maxCRLOverdue = max(0, sources.maxCRLOverdue)
         self.caCount = certs.count
         self.certificates = certs.map(\.0)
         self.verifiedChains = VerifiedChainCache(crlNextUpdates: crlObjects.map { $0.0.nextUpdate })
         self.crls = crlObjects.map { crl, file, issuer in
             CRLStatus(issuer: issuer, file: file, lastUpdate: crl.lastUpdate, nextUpdate: crl.nextUpdate, entries: crl.entryCount)
         }
+        // Per CA of the bundle (once per certificate): the latest nextUpdate of the CRLs its
+        // key verified, nil when it has none.
+        var seen = Set<[UInt8]>()
+        var authorities: [CARevocation] = []
+        for (cert, _) in certs where seen.insert(cert.sha256).inserted {
+            let own = verifiedPairs.filter { $0.1 === cert }.map(\.0)
+            let latest = own.compactMap(\.nextUpdate).max()
+            authorities.append(CARevocation(subject: X509Inspector.name(X509_get_subject_name(cert.pointer)),
+                                            sha256: cert.sha256.hexString, hasCRL: !own.isEmpty,
+                                            nextUpdate: own.isEmpty ? nil : (latest ?? .distantFuture)))
+        }
+        self.authorities = authorities
+        let overdueAfter = max(0, sources.maxCRLOverdue)
+        // Every CRL's nextUpdate (intermediates' too: crls_fresh changes with them) and, for the
+        // bundle's CAs, the end of the overdue bound.
+        self.transitions = (crlObjects.compactMap { $0.0.nextUpdate }
+            + authorities.compactMap(\.nextUpdate).filter { $0 != .distantFuture }.map { $0.addingTimeInterval(overdueAfter) }).sorted()
+        CRLFileCache.shared.keep(loadedFiles)
     }
 
     deinit {
@@ -194,6 +242,39 @@ public final class TrustStore: @unchecked Sendable {
     public var crlsFresh: Bool {
         let now = Date()
         return crls.allSatisfy { ($0.nextUpdate ?? .distantFuture) > now }
+    }
+
+    /// How many of the CRL state changes have happened by `now`: the revocation state of
+    /// every CA is the same for two moments with the same count.
+    public func revocationEpoch(at now: Date = Date()) -> Int {
+        var low = 0
+        var high = transitions.count
+        while low < high {
+            let middle = (low + high) / 2
+            if transitions[middle] <= now { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    /// The CAs whose revocation data is missing (no CRL), stale (past nextUpdate, still used
+    /// under best-effort) or overdue (past nextUpdate by more than `maxCRLOverdue`: their
+    /// cards get `revocation_unavailable`).
+    public func revocationProblems(at now: Date = Date()) -> (missing: [CARevocation], stale: [CARevocation], overdue: [CARevocation]) {
+        var missing: [CARevocation] = []
+        var stale: [CARevocation] = []
+        var overdue: [CARevocation] = []
+        for authority in authorities {
+            guard let next = authority.nextUpdate else {
+                missing.append(authority)
+                continue
+            }
+            if now.timeIntervalSince(next) > maxCRLOverdue {
+                overdue.append(authority)
+            } else if next <= now {
+                stale.append(authority)
+            }
+        }
+        return (missing, stale, overdue)
     }
 
     /// A legacy-issuer entry as a SHA-256 fingerprint: hex (colons optional) or a file path.

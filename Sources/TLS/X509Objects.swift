@@ -95,6 +95,8 @@ public final class X509Certificate {
 final class X509RevocationList {
     let pointer: OpaquePointer
 
+    init(taking pointer: OpaquePointer) { self.pointer = pointer }
+
     init?(der: [UInt8]) {
         let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
             var cursor: UnsafePointer<UInt8>? = buffer.baseAddress

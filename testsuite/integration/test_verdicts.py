@@ -200,3 +200,58 @@ def test_require_mode_log_names_the_failure(pki, gw_require):
     event = gw_require.wait_event(lambda e: e.get("event") == "tls_handshake_failed", start=start, timeout=5)
     assert "revoked" in str(event), event
     assert gw_require.alive()
+
+
+# ---- a bound on staleness; same-name CAs ------------------------------------------------------
+
+def test_crl_overdue_past_the_bound_refuses_its_cards_even_in_best_effort(pki, gateways):
+    """root1's CRL is 3 days past nextUpdate, max_crl_overdue one day: its cards are refused in
+    best-effort mode, and /healthz and /metrics name root1 as overdue."""
+    import ops_helpers
+    gateway = gateways.new("overdue-crl")
+    gateway.install_trust(crl_cas=["root1b", "legacy", "root2", "intermediate"],
+                          crl_files=[pki.path(pki.manifest["crls"]["root1_overdue"])])
+    config = gateway.make_config(trust={"revocation": "best-effort", "max_crl_overdue": 86400})
+    config["admin"] = {"address": "127.0.0.1:0"}
+    gateway.start(config)
+    _check(pki, gateway, "ok1", "revocation_unavailable")
+    _check(pki, gateway, "revoked", "revoked")  # still listed: the most telling reason wins
+    _check(pki, gateway, "ok_same_dn", "ok")  # root1b's CRL is current
+    root1 = pki.manifest["cas"]["root1"]["subject"].split("CN=")[-1]
+    health = curl(pki, gateway.url("/healthz")).json()
+    overdue = health["trust"]["revocation"]["overdue"]
+    assert any(root1 in name for name in overdue), health
+    assert not any(root1 in name for name in health["trust"]["revocation"]["stale"]), health
+    samples = ops_helpers.parse_metrics(ops_helpers.fetch_metrics(gateway))
+    flagged = [labels["issuer"] for labels, value in samples.get("cns_ca_crl_overdue", []) if value == 1]
+    assert len(flagged) == 1 and root1 in flagged[0], samples.get("cns_ca_crl_overdue")
+
+
+def test_crl_within_the_overdue_bound_is_still_used_in_best_effort(pki, gateways):
+    gateway = gateways.new("overdue-within-bound")
+    gateway.install_trust(crl_cas=["root1b", "legacy", "root2", "intermediate"],
+                          crl_files=[pki.path(pki.manifest["crls"]["root1_overdue"])])
+    gateway.start(gateway.make_config(trust={"revocation": "best-effort", "max_crl_overdue": 4 * 86400}))
+    _check(pki, gateway, "ok1", "ok")
+    health = curl(pki, gateway.url("/healthz")).json()
+    root1 = pki.manifest["cas"]["root1"]["subject"].split("CN=")[-1]
+    assert any(root1 in name for name in health["trust"]["revocation"]["stale"]), health
+    assert health["trust"]["revocation"]["overdue"] == [], health
+
+
+def test_same_name_cas_with_crls_without_key_identifier(pki, gateways):
+    """root1 and root1b share a DN; their CRLs carry no authorityKeyIdentifier. Each CA's cards
+    are checked against that CA's own CRL."""
+    gateway = gateways.new("same-name-no-akid")
+    gateway.install_trust(crl_cas=["legacy", "root2", "intermediate"],
+                          crl_files=[pki.path(pki.manifest["crls"]["root1_no_akid"]),
+                                     pki.path(pki.manifest["crls"]["root1b_no_akid"])])
+    gateway.start(gateway.make_config(trust={"revocation": "require"}))
+    _check(pki, gateway, "ok1", "ok")
+    _check(pki, gateway, "ok_same_dn", "ok")
+    _check(pki, gateway, "revoked", "revoked")
+    # root1b revokes its card in a new CRL, still without authorityKeyIdentifier.
+    pki.make_crl("root1b", ["ok_same_dn"], path=gateway.dir + "/crls/root1b-no-akid.pem", akid=False)
+    assert gateway.reload().get("result") == "ok"
+    _check(pki, gateway, "ok_same_dn", "revoked")
+    _check(pki, gateway, "ok1", "ok")

@@ -34,6 +34,7 @@ QC_SIGNATURE_POLICY = "0.4.0.194112.1.2"  # ETSI QCP-n-qscd, as on qualified sig
 PKCS12_PASSWORD = "test"
 
 DAY = datetime.timedelta(days=1)
+HOUR = datetime.timedelta(hours=1)
 YEAR = datetime.timedelta(days=365)
 
 # sha256WithRSAEncryption and sha1WithRSAEncryption AlgorithmIdentifiers: same length, so a
@@ -421,11 +422,12 @@ class PKI:
     # ---- CRLs ----------------------------------------------------------------------------
 
     def make_crl(self, ca_name, revoked=(), path=None, der=False, last_update=None,
-                 next_update=None, filler=0):
+                 next_update=None, filler=0, akid=True):
         """Write a CRL signed by `ca_name`; `revoked` holds citizen names or serial ints.
 
         The CRL number grows with every call, so a replacement CRL always supersedes the
         previous one. Returns the absolute path. `path` may be relative to the PKI dir.
+        `akid=False` leaves out the authorityKeyIdentifier, as some real CAs do.
         """
         ca = self.cas[ca_name]
         ca.crl_number += 1
@@ -435,10 +437,11 @@ class PKI:
         builder = (x509.CertificateRevocationListBuilder()
                    .issuer_name(ca.cert.subject)
                    .last_update(last_update).next_update(next_update)
-                   .add_extension(x509.CRLNumber(ca.crl_number), critical=False)
-                   # AKI lets a verifier tell apart the CRLs of root1 and root1b (same DN).
-                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
-                                  critical=False))
+                   .add_extension(x509.CRLNumber(ca.crl_number), critical=False))
+        if akid:
+            # AKI lets a verifier tell apart the CRLs of root1 and root1b (same DN).
+            builder = builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
+                                            critical=False)
         serials = []
         for item in revoked:
             serials.append(self.manifest["citizens"][item]["serial"] if isinstance(item, str) else int(item))
@@ -544,7 +547,15 @@ def generate(out, citizens=4, filler=400):
     crls["dir"] = "crls"
     crls["root1_stale"] = os.path.relpath(pki.make_crl(
         "root1", ["revoked"], path="crl-extra/root1-stale.pem",
-        last_update=now - 30 * DAY, next_update=now - DAY), pki.out)
+        last_update=now - 30 * DAY, next_update=now - 12 * HOUR), pki.out)
+    # Past nextUpdate by more than max_crl_overdue allows by default (one day).
+    crls["root1_overdue"] = os.path.relpath(pki.make_crl(
+        "root1", ["revoked"], path="crl-extra/root1-overdue.pem",
+        last_update=now - 30 * DAY, next_update=now - 3 * DAY), pki.out)
+    # The same-name roots' CRLs without authorityKeyIdentifier.
+    for name in ("root1", "root1b"):
+        crls[name + "_no_akid"] = os.path.relpath(pki.make_crl(
+            name, ["revoked"] if name == "root1" else [], path="crl-extra/%s-no-akid.pem" % name, akid=False), pki.out)
     if filler:
         crls["root1_filler"] = os.path.relpath(pki.make_crl(
             "root1", ["revoked"], path="crl-extra/root1-filler%d.pem" % filler, filler=filler), pki.out)

@@ -26,6 +26,7 @@ int CNSSSL_sk_X509_NAME_num(const STACK_OF(X509_NAME) *sk);
 void CNSSSL_sk_X509_NAME_pop_free(STACK_OF(X509_NAME) *sk);
 void CNSSSL_OPENSSL_free(void *p);
 long CNSSSL_BIO_get_mem_data(BIO *bio, char **data);
+int CNSSSL_BIO_seek(BIO *bio, long offset);
 int CNSSSL_sk_X509_REVOKED_num(const STACK_OF(X509_REVOKED) *sk);
 
 extern const long CNSSSL_MODE_ENABLE_PARTIAL_WRITE;

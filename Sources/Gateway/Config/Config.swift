@@ -169,7 +169,9 @@ extension GatewayConfig {
             }
         }
 
-        if let trust = reader.requiredTable(root, "trust", allowed: CRLRefreshSettings.keys.union(["ca_bundle", "crls", "revocation", "legacy_issuers"])) {
+        if let trust = reader.requiredTable(root, "trust", allowed: CRLRefreshSettings.keys.union([
+            "ca_bundle", "crls", "revocation", "legacy_issuers", "max_crl_overdue",
+        ])) {
             // With [trust_list] the CAs may come from the imported list alone.
             let bundle = reader.path(trust, "ca_bundle", path: "trust", required: root["trust_list"] == nil, mustBe: .fileOrDirectory) ?? ""
             var crls: [String] = []
@@ -189,7 +191,9 @@ extension GatewayConfig {
                     legacy.append(resolved)
                 }
             }
-            config.trust = TrustSources(caBundle: bundle, crls: crls, revocation: revocation, legacyIssuers: legacy)
+            let overdue = reader.double(trust, "max_crl_overdue", path: "trust", default: 86_400, range: 0...2_592_000)
+            config.trust = TrustSources(caBundle: bundle, crls: crls, revocation: revocation, legacyIssuers: legacy,
+                                        maxCRLOverdue: overdue)
             config.crlRefresh = CRLRefreshSettings.parse(trust, reader: reader, stateDirectory: config.stateDirectory, trustSources: &config.trust)
         }
         config.trustList = TrustListSettings.parse(root, reader: reader, stateDirectory: config.stateDirectory, trust: &config.trust)

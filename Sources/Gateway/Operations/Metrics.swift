@@ -57,6 +57,20 @@ enum GatewayMetrics {
             }
             CoreMetrics.Gauge(label: "cns_crl_entries", dimensions: labels).record(crl.entries)
         }
+        // Every CA of the bundle: 1 when its revocation data is missing, past nextUpdate
+        // (stale), or past the overdue bound (its cards are refused).
+        let problems = trust.revocationProblems(at: now)
+        let missing = Set(problems.missing.map(\.sha256))
+        let stale = Set(problems.stale.map(\.sha256))
+        let overdue = Set(problems.overdue.map(\.sha256))
+        for authority in trust.authorities {
+            let labels = [("issuer", authority.subject), ("ca_sha256", authority.sha256)]
+            CoreMetrics.Gauge(label: "cns_ca_crl_missing", dimensions: labels).record(missing.contains(authority.sha256) ? 1 : 0)
+            CoreMetrics.Gauge(label: "cns_ca_crl_stale", dimensions: labels).record(stale.contains(authority.sha256) ? 1 : 0)
+            CoreMetrics.Gauge(label: "cns_ca_crl_overdue", dimensions: labels).record(overdue.contains(authority.sha256) ? 1 : 0)
+        }
+        CoreMetrics.Gauge(label: "cns_trust_cas_without_crl").record(problems.missing.count)
+        CoreMetrics.Gauge(label: "cns_trust_cas_crl_overdue").record(problems.overdue.count)
         let reload = shared.reloadStatus
         CoreMetrics.Gauge(label: "cns_last_reload_timestamp_seconds").record(reload.time.timeIntervalSince1970)
         CoreMetrics.Gauge(label: "cns_last_reload_success").record(reload.ok ? 1 : 0)

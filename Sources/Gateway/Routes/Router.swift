@@ -159,14 +159,17 @@ struct Router: Sendable {
         let generation = context.server.generation
         let reload = context.server.reloadStatus
         let draining = context.server.isDraining
-        let fresh = generation.trust.crlsFresh
+        let now = Date()
         // Probes hit this every few seconds per balancer: the body changes only with the
-        // generation, the last reload, draining or CRL freshness, so it is built once per
-        // such state instead of being encoded on every request.
+        // generation, the last reload, draining or a CA's CRL going stale or overdue, so it
+        // is built once per such state instead of being encoded on every request.
         let key = HealthResponseCache.Key(generation: generation.number, reloadOK: reload.ok,
                                           reloadTime: reload.time, reloadError: reload.error,
-                                          draining: draining, crlsFresh: fresh)
+                                          draining: draining, revocationEpoch: generation.trust.revocationEpoch(at: now))
         if let cached = Router.healthCache.response(for: key) { return cached }
+        let fresh = generation.trust.crlsFresh
+        let problems = generation.trust.revocationProblems(at: now)
+        let names = { (list: [CARevocation]) -> JSONValue in .array(list.map { .string($0.subject) }) }
         var last: [String: JSONValue] = ["ok": .bool(reload.ok), "time": .string(ISO8601.string(reload.time))]
         if let error = reload.error { last["error"] = .string(error) }
         let body: [String: JSONValue] = [
@@ -176,6 +179,14 @@ struct Router: Sendable {
                 "ca_certificates": .int(generation.trust.caCount),
                 "crls": .int(generation.trust.crls.count),
                 "crls_fresh": .bool(fresh),
+                // CAs without a CRL, with one past nextUpdate, and past the overdue bound
+                // (those CAs' cards are refused with revocation_unavailable).
+                "revocation": [
+                    "missing": names(problems.missing),
+                    "stale": names(problems.stale),
+                    "overdue": names(problems.overdue),
+                    "max_crl_overdue": .int(Int(generation.trust.maxCRLOverdue)),
+                ],
             ],
             "last_reload": .object(last),
         ]
@@ -228,7 +239,7 @@ final class HealthResponseCache: Sendable {
         var reloadTime: Date
         var reloadError: String?
         var draining: Bool
-        var crlsFresh: Bool
+        var revocationEpoch: Int
     }
 
     private let last = Mutex<(key: Key, response: HTTPResponse)?>(nil)

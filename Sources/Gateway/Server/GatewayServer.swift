@@ -224,6 +224,8 @@ public final class GatewayServer {
         let reload = shared.reloadStatus
         var line = "serving, \(generation.trust.caCount) CA, \(generation.trust.crls.count) CRL"
         line += generation.trust.crlsFresh ? ", CRLs fresh" : ", CRLs STALE"
+        let overdue = generation.trust.revocationProblems().overdue.count
+        if overdue > 0 { line += ", \(overdue) CA CRL OVERDUE (cards refused)" }
         if !reload.ok { line += ", last reload FAILED" }
         return line
     }

@@ -1,0 +1,108 @@
+import COpenSSL
+import COpenSSLShims
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// Reading CRL files, and keeping what was read for the next load.
+///
+/// A large issuer's CRL holds hundreds of thousands of entries (tens of megabytes). Reading it
+/// goes straight from the file through OpenSSL's BIO (PEM or DER), never through a Swift copy of
+/// the text, and each CRL is sorted once here, off the loop threads (OpenSSL would otherwise sort
+/// it under a lock in the first handshake that looks a serial up). A reload re-reads only files
+/// that changed (device, inode, size and modification time): an unchanged CRL is the same
+/// parsed, sorted object as before, with the CA keys its signature was found to verify with, so
+/// a reload neither parses nor verifies it again and holds one copy of it, not two.
+final class CRLFileCache: @unchecked Sendable {
+    // @unchecked: `entries` is only touched under `lock`; the CRL objects in it are sorted
+    // before they are stored and only read afterwards.
+
+    struct Identity: Hashable {
+        var device: UInt64
+        var inode: UInt64
+        var size: Int64
+        var modifiedSeconds: Int64
+        var modifiedNanoseconds: Int64
+
+        init?(path: String) {
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }
+            device = UInt64(info.st_dev)
+            inode = UInt64(info.st_ino)
+            size = Int64(info.st_size)
+            modifiedSeconds = Int64(info.st_mtim.tv_sec)
+            modifiedNanoseconds = Int64(info.st_mtim.tv_nsec)
+        }
+    }
+
+    final class Entry {
+        let identity: Identity
+        let crls: [X509RevocationList]
+        /// Per CRL: the SHA-256 of CA certificates whose key verified its signature.
+        var verifiedWith: [Set<[UInt8]>]
+
+        init(identity: Identity, crls: [X509RevocationList]) {
+            self.identity = identity
+            self.crls = crls
+            self.verifiedWith = Array(repeating: [], count: crls.count)
+        }
+    }
+
+    static let shared = CRLFileCache()
+
+    private let lock = Mutex<Void>(())
+    private var entries: [String: Entry] = [:]
+
+    /// The CRLs of `path`: the ones read by the last load when the file has not changed since.
+    func load(_ path: String) throws(TLSError) -> Entry {
+        guard let identity = Identity(path: path) else { throw TLSError(.file, "\(path): cannot read file") }
+        let cached: Entry? = lock.withLock { _ in entries[path] }
+        if let cached, cached.identity == identity { return cached }
+        return Entry(identity: identity, crls: try Self.read(path))
+    }
+
+    /// After a successful load: keep exactly what it used (a file no longer named is forgotten).
+    func keep(_ used: [String: Entry]) {
+        lock.withLock { _ in entries = used }
+    }
+
+    /// Every CRL in the file, in order: PEM blocks labelled X509 CRL, or one DER CRL.
+    static func read(_ path: String) throws(TLSError) -> [X509RevocationList] {
+        OpenSSLErrorQueue.clear()
+        guard let bio = BIO_new_file(path, "rb") else {
+            OpenSSLErrorQueue.clear()
+            throw TLSError(.file, "\(path): cannot read file")
+        }
+        defer { BIO_free(bio) }
+        var first: UInt8 = 0
+        guard BIO_read(bio, &first, 1) == 1 else { throw TLSError(.file, "\(path): file is empty") }
+        guard CNSSSL_BIO_seek(bio, 0) == 0 else { throw TLSError.drainingQueue(.file, "\(path): cannot read file") }
+        var crls: [X509RevocationList] = []
+        // A DER CRL starts with its SEQUENCE tag; anything else is read as PEM text.
+        if first != 0x30 {
+            while true {
+                guard let crl = PEM_read_bio_X509_CRL(bio, nil, nil, nil) else {
+                    let error = ERR_peek_last_error()
+                    // The end of the file: no further PEM block.
+                    if ERR_GET_LIB(error) == ERR_LIB_PEM && ERR_GET_REASON(error) == PEM_R_NO_START_LINE {
+                        OpenSSLErrorQueue.clear()
+                        break
+                    }
+                    throw TLSError.drainingQueue(.crl, "\(path): CRL \(crls.count + 1) does not parse")
+                }
+                crls.append(X509RevocationList(taking: crl))
+            }
+        } else {
+            guard let crl = d2i_X509_CRL_bio(bio, nil) else {
+                throw TLSError.drainingQueue(.crl, "\(path): CRL 1 does not parse")
+            }
+            crls.append(X509RevocationList(taking: crl))
+        }
+        if crls.isEmpty { throw TLSError(.crl, "\(path): no CRL in file") }
+        for crl in crls where X509_CRL_sort(crl.pointer) != 1 {
+            throw TLSError.drainingQueue(.crl, "\(path): cannot sort the CRL's entries")
+        }
+        return crls
+    }
+}
