@@ -362,6 +362,7 @@ final class Worker {
                         nanoseconds: Posix.Process.monotonicNanoseconds() &- started)
         logRequest(connection, method: method, path: path, status: response.status, reason: reason)
         queue(response, on: connection)
+        if method == "HEAD" { connection.output = response.serialize(keepAlive: connection.keepAlive, requestMethod: method) }
     }
 
     /// A deferred handler's response comes back to the loop that owns the connection.

@@ -269,3 +269,13 @@ def test_check_config_names_every_oidc_problem(fresh_gateways, pki, rp):
     for fragment in ("oidc.issuer", "oidc.colour: unknown key", "client[1].secret_hash", "client[1].redirect_uris[0]",
                      "client[1].redirect_uris[1]", "client[2].id: duplicate", "client[2].scopes"):
         assert fragment in out, "%s not reported:\n%s" % (fragment, out)
+
+
+@pytest.mark.parametrize("path", ["/jwks", "/.well-known/openid-configuration"])
+def test_head_on_jwks_and_discovery_has_no_body(pki, gw, path):
+    status_line, headers, get = harness.head_then_get(pki, gw.port("public"), path)
+    assert status_line.startswith("HTTP/1.1 200"), status_line
+    assert get.status == 200
+    # The head a GET gets, Content-Length included.
+    assert int(headers["content-length"]) == len(get.body.encode()), (headers, len(get.body))
+    assert headers["content-type"] == get.headers["content-type"]
