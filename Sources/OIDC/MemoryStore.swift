@@ -21,9 +21,10 @@ public final class MemoryStore: OIDCStore {
         state.withLock { $0.codes[record.codeHash] = (record, false, false) }
     }
 
-    public func redeemCode(hash: String, now: Int) throws(StoreError) -> CodeRedemption {
+    public func redeemCode(hash: String, now: Int, check: (AuthorizationCodeRecord) -> String?) throws(StoreError) -> CodeRedemption {
         state.withLock { s in
             guard let entry = s.codes[hash] else { return .unknown }
+            if let reason = check(entry.record) { return .refused(reason: reason) }
             if entry.used {
                 s.codes[hash]?.replayed = true
                 var revoked = 0

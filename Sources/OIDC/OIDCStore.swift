@@ -60,6 +60,10 @@ public enum CodeRedemption: Sendable, Equatable {
     case redeemed(AuthorizationCodeRecord)
     /// Second use (RFC 6749 section 4.1.2): refused, and every token the first use issued is revoked.
     case replayed(clientID: String, revokedTokens: Int)
+    /// The presenter is not the one the code was issued to (client, redirect URI, PKCE
+    /// verifier): refused, and the code is left as it was, so whoever holds a leaked code
+    /// cannot burn it (nor, once used, revoke the tokens it gave).
+    case refused(reason: String)
     case expired
     case unknown
 }
@@ -207,8 +211,11 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
 /// each method is atomic (one transaction).
 public protocol OIDCStore: Sendable {
     func saveCode(_ record: AuthorizationCodeRecord) throws(StoreError)
-    /// Marks the code spent and returns it; a second presentation revokes the tokens of the first.
-    func redeemCode(hash: String, now: Int) throws(StoreError) -> CodeRedemption
+    /// In one transaction: finds the code, asks `check` whether the presenter may have it (nil:
+    /// yes; else the reason code, and nothing changes), then spends it and returns it; a second
+    /// presentation that passes `check` revokes the tokens of the first. `check` is pure and
+    /// quick: it runs while the code's row is locked.
+    func redeemCode(hash: String, now: Int, check: (AuthorizationCodeRecord) -> String?) throws(StoreError) -> CodeRedemption
     /// False (and nothing saved) when the token's code was replayed in the meantime.
     func saveToken(_ record: IssuedTokenRecord) throws(StoreError) -> Bool
     func token(jti: String) throws(StoreError) -> IssuedTokenRecord?
@@ -246,6 +253,11 @@ public enum SessionWrite: Sendable {
 }
 
 extension OIDCStore {
+    /// Spends the code whoever presents it (tools and tests).
+    public func redeemCode(hash: String, now: Int) throws(StoreError) -> CodeRedemption {
+        try redeemCode(hash: hash, now: now) { _ in nil }
+    }
+
     public func completeLogin(_ session: SessionWrite, code: AuthorizationCodeRecord, audit: AuditRecord) throws(StoreError) {
         switch session {
         case .touch(let idHash, let lastSeen, let idleExpiresAt):

@@ -92,31 +92,29 @@ public final class PostgresStore: OIDCStore, Sendable {
         }
     }
 
-    public func redeemCode(hash: String, now: Int) throws(StoreError) -> CodeRedemption {
+    public func redeemCode(hash: String, now: Int, check: (AuthorizationCodeRecord) -> String?) throws(StoreError) -> CodeRedemption {
         try run { db throws(StoreError) -> CodeRedemption in
-            // The race is decided here: concurrent UPDATEs of one row queue on its lock and each
-            // re-checks `used_at IS NULL` after the winner commits, so one row comes back once.
-            let won = try db.query("""
-                UPDATE codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2
-                RETURNING client_id, expires_at, data
-                """, [.text(hash), .int(now)])
-            if let row = won.first {
-                guard let client = row[0], let expires = row[1].flatMap(Int.init), let data = row[2],
+            try db.transaction { () throws(StoreError) -> CodeRedemption in
+                // The race is decided here: FOR UPDATE locks the row, so concurrent presentations
+                // of one code (on any instance) queue on it, and each reads the row as the one
+                // before it committed it. The check runs on the locked row, before anything is
+                // written: a presenter that fails it leaves the code as it was.
+                guard let row = try db.query("SELECT client_id, expires_at, used_at, data FROM codes WHERE code_hash = $1 FOR UPDATE",
+                                             [.text(hash)]).first else { return .unknown }
+                guard let client = row[0], let expires = row[1].flatMap(Int.init), let data = row[3],
                       let payload = JSONValue.decode(Array(data.utf8)),
                       let record = AuthorizationCodeRecord(codeHash: hash, clientID: client, expiresAt: expires, payload: payload)
                 else { throw StoreError(code: -1, reason: "code row unreadable") }
-                return .redeemed(record)
-            }
-            return try db.transaction { () throws(StoreError) -> CodeRedemption in
-                let replayed = try db.query("UPDATE codes SET replayed_at = $2 WHERE code_hash = $1 AND used_at IS NOT NULL RETURNING client_id",
-                                            [.text(hash), .int(now)])
-                if let row = replayed.first {
+                if let reason = check(record) { return .refused(reason: reason) }
+                if row[2] != nil {
+                    try db.query("UPDATE codes SET replayed_at = $2 WHERE code_hash = $1", [.text(hash), .int(now)])
                     let revoked = try db.query("UPDATE tokens SET revoked_at = $2 WHERE code_hash = $1 AND revoked_at IS NULL",
                                                [.text(hash), .int(now)])
-                    return .replayed(clientID: row[0] ?? "", revokedTokens: revoked.affected)
+                    return .replayed(clientID: client, revokedTokens: revoked.affected)
                 }
-                let exists = try db.query("SELECT 1 FROM codes WHERE code_hash = $1", [.text(hash)])
-                return exists.first == nil ? .unknown : .expired
+                if now >= expires { return .expired }
+                try db.query("UPDATE codes SET used_at = $2 WHERE code_hash = $1", [.text(hash), .int(now)])
+                return .redeemed(record)
             }
         }
     }

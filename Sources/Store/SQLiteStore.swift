@@ -64,14 +64,20 @@ public final class SQLiteStore: OIDCStore, @unchecked Sendable {
                      [.text(record.codeHash), .text(record.clientID), .int(record.expiresAt), .text(record.payload.text)])
     }
 
-    public func redeemCode(hash: String, now: Int) throws(StoreError) -> CodeRedemption {
+    public func redeemCode(hash: String, now: Int, check: (AuthorizationCodeRecord) -> String?) throws(StoreError) -> CodeRedemption {
         try locked { (db) throws(StoreError) -> CodeRedemption in
+            // BEGIN IMMEDIATE holds the write lock from the first read: no other process can
+            // spend the code between the check and the update.
             try db.transaction { () throws(StoreError) -> CodeRedemption in
                 var found: (client: String, expires: Int, used: Bool, data: String)?
                 try db.query("SELECT client_id, expires_at, used_at, data FROM codes WHERE code_hash = ?", [.text(hash)]) { row in
                     found = (row.text(0) ?? "", Int(row.int(1)), !row.isNull(2), row.text(3) ?? "")
                 }
                 guard let found else { return .unknown }
+                guard let payload = JSONValue.decode(Array(found.data.utf8)),
+                      let record = AuthorizationCodeRecord(codeHash: hash, clientID: found.client, expiresAt: found.expires, payload: payload)
+                else { throw StoreError(code: -1, reason: "code row unreadable") }
+                if let reason = check(record) { return .refused(reason: reason) }
                 if found.used {
                     try db.query("UPDATE codes SET replayed_at = ? WHERE code_hash = ?", [.int(now), .text(hash)])
                     try db.query("UPDATE tokens SET revoked_at = ? WHERE code_hash = ? AND revoked_at IS NULL", [.int(now), .text(hash)])
@@ -79,9 +85,7 @@ public final class SQLiteStore: OIDCStore, @unchecked Sendable {
                 }
                 if now >= found.expires { return .expired }
                 try db.query("UPDATE codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL", [.int(now), .text(hash)])
-                guard db.changes == 1, let payload = JSONValue.decode(Array(found.data.utf8)),
-                      let record = AuthorizationCodeRecord(codeHash: hash, clientID: found.client, expiresAt: found.expires, payload: payload)
-                else { throw StoreError(code: -1, reason: "code row unreadable") }
+                guard db.changes == 1 else { throw StoreError(code: -1, reason: "code row changed under the write lock") }
                 return .redeemed(record)
             }
         }

@@ -141,6 +141,20 @@ struct PostgresStoreTests {
         #expect(try store.redeemCode(hash: "none-" + UUID().uuidString, now: 100) == .unknown)
     }
 
+    @Test func aRefusedPresentationLeavesTheCodeAsItWas() throws {
+        let store = try store()
+        let hash = "refused-" + UUID().uuidString
+        try store.saveCode(code(hash, expiresAt: 2_000_000_000))
+        #expect(try store.redeemCode(hash: hash, now: 100) { _ in "pkce_failed" } == .refused(reason: "pkce_failed"))
+        guard case .redeemed = try store.redeemCode(hash: hash, now: 100) else { Issue.record("the refused presentation spent the code"); return }
+        let jti = UUID().uuidString
+        #expect(try store.saveToken(IssuedTokenRecord(jti: jti, clientID: "fse", codeHash: hash, sub: "s", scopes: [], subject: subject,
+                                                      issuedAt: 100, expiresAt: 2_000_000_000)))
+        #expect(try store.redeemCode(hash: hash, now: 101) { _ in "code_client_mismatch" } == .refused(reason: "code_client_mismatch"))
+        #expect(try store.token(jti: jti)?.revoked == false)
+        #expect(try store.redeemCode(hash: hash, now: 102) == .replayed(clientID: "fse", revokedTokens: 1))
+    }
+
     @Test func sessionsAssertionsAndAuditRoundTrip() throws {
         let store = try store()
         let id = UUID().uuidString, sid = UUID().uuidString

@@ -58,6 +58,21 @@ func code(_ hash: String, expiresAt: Int = 1_000) -> AuthorizationCodeRecord {
         #expect(try store.redeemCode(hash: "h2", now: 30) == .expired)
     }
 
+    @Test func aRefusedPresentationLeavesTheCodeAsItWas() throws {
+        let db = try TemporaryDatabase()
+        let store = try SQLiteStore(path: db.path)
+        try store.saveCode(code("h"))
+        #expect(try store.redeemCode(hash: "h", now: 20) { $0.clientID == "fse" ? "pkce_failed" : nil } == .refused(reason: "pkce_failed"))
+        #expect(try store.redeemCode(hash: "h", now: 20) == .redeemed(code("h")))
+        // Once spent, a presenter that fails the check is refused without counting as a replay.
+        let token = IssuedTokenRecord(jti: "j", clientID: "fse", codeHash: "h", sub: "s", scopes: [], subject: subject,
+                                      issuedAt: 20, expiresAt: 320)
+        #expect(try store.saveToken(token))
+        #expect(try store.redeemCode(hash: "h", now: 21) { _ in "code_client_mismatch" } == .refused(reason: "code_client_mismatch"))
+        #expect(try store.token(jti: "j")?.revoked == false)
+        #expect(try store.redeemCode(hash: "h", now: 22) == .replayed(clientID: "fse", revokedTokens: 1))
+    }
+
     @Test func concurrentRedemptionYieldsExactlyOneWinner() throws {
         let db = try TemporaryDatabase()
         let store = try SQLiteStore(path: db.path)
