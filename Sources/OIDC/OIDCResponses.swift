@@ -111,7 +111,8 @@ enum HTTPResponses {
         return HTTPResponse(status: 200, headers: [
             HTTPHeader(name: "Content-Type", value: "text/html; charset=utf-8"),
             HTTPHeader(name: "Cache-Control", value: "no-store"),
-            HTTPHeader(name: "Content-Security-Policy", value: "default-src 'none'; script-src '\(formPostScriptHash)'"),
+            // frame-ancestors: a page that submits a code must not run inside another site's frame.
+            HTTPHeader(name: "Content-Security-Policy", value: "default-src 'none'; script-src '\(formPostScriptHash)'; frame-ancestors 'none'"),
             HTTPHeader(name: "Referrer-Policy", value: "no-referrer"),
         ] + headers, body: Array(html.utf8))
     }

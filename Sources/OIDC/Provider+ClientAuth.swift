@@ -51,6 +51,10 @@ extension Provider {
         guard client.authMethods.contains(method) else {
             throw .invalidClient("\(method.rawValue) is not allowed for this client", basic: basicUsed)
         }
+        // RFC 7662 section 2.1: introspection is for authenticated callers; discovery says so.
+        guard method != .none || endpoint != .introspect else {
+            throw .invalidClient("introspection needs client authentication", basic: false)
+        }
         switch method {
         case .clientSecretBasic:
             guard secrets.verify(basic!.secret, client: client) else { throw .invalidClient("client authentication failed", basic: true) }

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Posix
 
 /// How a client authenticates at the token, introspection and revocation endpoints
 /// (OIDC Core section 9; `none` = a public client, which must use PKCE).
@@ -122,7 +123,7 @@ public struct ProviderConfiguration: Sendable {
 
 /// The rules every registered redirect URI (and issuer) must follow.
 public enum RedirectURIRule {
-    /// Nil when acceptable, else why not: absolute https, or http only to a loopback host
+    /// Nil when acceptable, else why not: absolute https, or http only to a loopback IP literal
     /// (RFC 8252 section 7.3, for tests); no fragment (RFC 6749 section 3.1.2); no user info.
     public static func problem(_ text: String) -> String? {
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
@@ -133,13 +134,18 @@ public enum RedirectURIRule {
         if components.user != nil || components.password != nil { return "\"\(text)\" must not contain user information" }
         switch scheme {
         case "https": return nil
-        case "http": return isLoopback(host) ? nil : "\"\(text)\" must use https (http only for loopback hosts)"
+        case "http": return isLoopback(host) ? nil : "\"\(text)\" must use https (http only for 127.0.0.0/8 and [::1])"
         default: return "\"\(text)\" must use https"
         }
     }
 
+    /// RFC 8252 section 8.3: loopback by IP literal only. A name (`localhost`, or
+    /// `127.evil.example`, which a prefix test took for loopback) is resolved by whoever
+    /// resolves it; only 127.0.0.0/8 and ::1 are sure never to leave the machine.
     static func isLoopback(_ host: String) -> Bool {
-        let h = host.lowercased().trimmingScalars { $0 == "[" || $0 == "]" }
-        return h == "localhost" || h == "::1" || h.hasPrefix("127.")
+        var literal = Substring(host)
+        if literal.hasPrefix("[") && literal.hasSuffix("]") { literal = literal.dropFirst().dropLast() }
+        guard let bytes = SocketAddress.parseIP(String(literal)) else { return false }
+        return bytes.count == 4 ? bytes[0] == 127 : bytes == [UInt8](repeating: 0, count: 15) + [1]
     }
 }

@@ -165,11 +165,11 @@ private let jwks = #"{"keys":[]}"#
     @Test func portQueryAndIPLiterals() throws {
         #expect(try fields("https://[::1]:8443/k?a=1&b=%20") == "https ::1 8443 /k?a=1&b=%20 [::1]:8443")
         #expect(try fields("http://127.0.0.1:8080") == "http 127.0.0.1 8080 / 127.0.0.1:8080")
-        #expect(try fields("http://localhost/jwks") == "http localhost 80 /jwks localhost")
+        #expect(try fields("http://127.0.0.2/jwks") == "http 127.0.0.2 80 /jwks 127.0.0.2")
         #expect(try fields("https://idp.example:443/") == "https idp.example 443 / idp.example")
     }
 
-    @Test(arguments: ["http://idp.example/jwks", "ftp://idp.example/jwks", "https://idp.example/jwks#frag",
+    @Test(arguments: ["http://idp.example/jwks", "http://localhost/jwks", "http://127.evil.example/jwks", "ftp://idp.example/jwks", "https://idp.example/jwks#frag",
                       "https://user:pw@idp.example/jwks", "/jwks", "https:///jwks", "https://idp.example:0/", "not a url"])
     func refusedURLs(_ uri: String) {
         #expect(throws: JWKSFetchError(.url, "")) { try FetchTarget(uri) }
