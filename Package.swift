@@ -101,7 +101,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ], swiftSettings: strict),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "OIDC", "CNS", "JSON"], swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "OIDC", "CNS", "JSON", "HTTP1"], swiftSettings: strict),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import HTTP1
+import Crypto
 import FoundationEssentials
 
 extension Provider {
@@ -68,6 +69,17 @@ extension Provider {
         return client
     }
 
+    /// The store's key for one assertion of one client: a hash of the length-prefixed pair, so
+    /// two pairs can never share a key (\"a\" + \"bc\" is not \"ab\" + \"c\") and the key holds no NUL.
+    /// (It used to be `client + NUL + jti`; libpq takes parameters as C strings, so on PostgreSQL
+    /// every assertion of a client was cut to `client` and the second one was a \"replay\".)
+    public static func assertionReplayKey(clientID: String, jti: String) -> String {
+        let id = Array(clientID.utf8)
+        var input = withUnsafeBytes(of: UInt64(id.count).bigEndian, Array.init)
+        input += id + Array(jti.utf8)
+        return "jwt:" + Base64URL.encode(SHA256.hash(data: input))
+    }
+
     /// RFC 7523 section 3 and OIDC Core section 9: iss = sub = client_id, aud names us,
     /// short-lived, jti never seen before.
     func verifyAssertion(_ assertion: String, client: ClientRegistration, endpoint: Endpoint) throws(OAuthFailure) {
@@ -92,7 +104,7 @@ extension Provider {
         }
         guard exp - clock <= 3600 else { throw .invalidClient("client assertion lives too long", basic: false) }
         do {
-            guard try store.useAssertion(key: client.id + "\u{0}" + jti, expiresAt: exp + 60, now: clock) else {
+            guard try store.useAssertion(key: Self.assertionReplayKey(clientID: client.id, jti: jti), expiresAt: exp + 60, now: clock) else {
                 throw OAuthFailure.invalidClient("client assertion replayed", basic: false)
             }
         } catch let error as OAuthFailure {

@@ -216,13 +216,17 @@ public final class PostgresStore: OIDCStore, Sendable {
     // MARK: audit
 
     public func appendAudit(_ r: AuditRecord) throws(StoreError) {
+        // Text from a certificate or a request may hold a NUL, which PostgreSQL text cannot:
+        // the record is kept with U+FFFD in its place rather than lost (or the login failed).
+        let clean: (String) -> String = { $0.utf8.contains(0) ? $0.replacing("\u{0}", with: "\u{FFFD}") : $0 }
         // Autocommit: the server has flushed its WAL (synchronous_commit=on) when this returns.
         try run { db throws(StoreError) in
             try db.query("""
                 INSERT INTO audit (time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                """, [.int(r.time), .text(r.event), .text(r.clientAddress), .text(r.clientID), .text(r.reason),
-                      .optional(r.codiceFiscale), .optional(r.certificateSerial), .optional(r.certificateIssuer)])
+                """, [.int(r.time), .text(clean(r.event)), .text(clean(r.clientAddress)), .text(clean(r.clientID)), .text(clean(r.reason)),
+                      .optional(r.codiceFiscale.map(clean)), .optional(r.certificateSerial.map(clean)),
+                      .optional(r.certificateIssuer.map(clean))])
         }
     }
 

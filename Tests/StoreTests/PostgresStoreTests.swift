@@ -1,5 +1,6 @@
 import Foundation
 import OIDC
+import HTTP1
 import Synchronization
 import Testing
 @testable import Store
@@ -193,5 +194,73 @@ struct PostgresStoreTests {
         #expect(second.currentKeys().signer(.es256)?.kid == newKid)
         let stranger = SharedSecrets(store: store, kek: try #require(KeyEncryptionKey.parse(Array(String(repeating: "e", count: 64).utf8))))
         #expect(throws: SharedSecretsError.self) { try stranger.loadOrCreate(required: [.es256], now: 1_000) }
+    }
+}
+
+/// Issue 15, item 4: private_key_jwt replay protection on the shared store. Two assertions of
+/// the same client (different jti) are two uses; the same assertion twice is a replay.
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["CNS_TEST_POSTGRES_URL"] != nil))
+struct PostgresAssertionReplayTests {
+    @Test func twoAssertionsOfOneClientAreBothAcceptedAndAReplayIsNot() throws {
+        let url = try #require(ProcessInfo.processInfo.environment["CNS_TEST_POSTGRES_URL"])
+        guard case .postgres(let target) = try StoreLocation.parse(url) else { Issue.record("not postgres"); return }
+        let store = try PostgresStore.open(target: target)
+        let now = Int(Date().timeIntervalSince1970)
+        let clientKey = try SigningKey.generate(.es256, now: now)
+        let clientID = "bandi-" + UUID().uuidString
+        let issuer = "https://login.example.it"
+        let configuration = ProviderConfiguration(issuer: issuer, clients: [
+            ClientRegistration(id: clientID, keys: [clientKey.verificationKey], redirectURIs: ["https://bandi.example.it/cb"]),
+        ])
+        let keys = try KeySet(keys: []).completed(with: [.es256], now: now).0
+        let provider = Provider(configuration: configuration, keys: keys, store: store, pairwiseSalt: Array(repeating: 3, count: 32))
+
+        func assertion(_ jti: String) throws -> String {
+            try JWS.sign(claims: ["iss": .string(clientID), "sub": .string(clientID), "aud": .string(issuer + "/revoke"),
+                                  "jti": .string(jti), "iat": .int(now), "exp": .int(now + 60)], key: clientKey)
+        }
+        // /revoke authenticates the client and answers 200 even for an unknown token (RFC 7009).
+        func revoke(with assertion: String) -> Int {
+            let body = FormEncoderForTests.encode([("token", "not-a-token"), ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                                                   ("client_assertion", assertion)])
+            let request = HTTPRequest(method: "POST", target: "/revoke",
+                                      headers: [HTTPHeader(name: "Content-Type", value: "application/x-www-form-urlencoded")], body: Array(body.utf8))
+            let info = ProviderRequestInfo(requestsClientCertificate: false, clientAddress: "192.0.2.9", cookieHeader: nil,
+                                           login: { CardLogin(reason: "no_certificate", subject: nil) })
+            guard case .response(let response)? = provider.handle(request, info: info) else { return 0 }
+            return response.status
+        }
+        let first = try assertion("jti-" + UUID().uuidString)
+        #expect(revoke(with: first) == 200)
+        #expect(revoke(with: try assertion("jti-" + UUID().uuidString)) == 200, "a second assertion of the same client was taken for a replay")
+        #expect(revoke(with: first) == 401, "a replayed assertion was accepted")
+    }
+
+    @Test func textWithNULIsRefusedNotCutShort() throws {
+        let url = try #require(ProcessInfo.processInfo.environment["CNS_TEST_POSTGRES_URL"])
+        guard case .postgres(let target) = try StoreLocation.parse(url) else { Issue.record("not postgres"); return }
+        let store = try PostgresStore.open(target: target)
+        let prefix = "nul-" + UUID().uuidString
+        #expect(throws: StoreError.self) { try store.useAssertion(key: prefix + "\u{0}a", expiresAt: 2_000_000_000, now: 1) }
+        // An audit field with a NUL (a certificate name chosen by whoever made the certificate) is kept, not refused.
+        let cf = "NULTST80A01H501" + String("ABCDEFGHIJ".randomElement()!)
+        let marker = "192.0.2.1 " + prefix
+        try store.appendAudit(AuditRecord(time: 1, clientAddress: marker, clientID: "fse", reason: "unknown_issuer",
+                                          codiceFiscale: cf, certificateIssuer: "CN=evil\u{0}CN=Regione"))
+        let found = try store.audit(AuditFilter(codiceFiscale: cf)).first { $0.clientAddress == marker }
+        #expect(found?.certificateIssuer == "CN=evil\u{FFFD}CN=Regione")
+    }
+}
+
+/// application/x-www-form-urlencoded for the test requests (the provider's own encoder is internal).
+enum FormEncoderForTests {
+    static func encode(_ pairs: [(String, String)]) -> String {
+        pairs.map { escape($0.0) + "=" + escape($0.1) }.joined(separator: "&")
+    }
+
+    static func escape(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._*")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
     }
 }
