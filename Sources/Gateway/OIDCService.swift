@@ -119,7 +119,10 @@ final class OIDCService: Sendable {
     func handle(_ request: HTTPRequest, context: OIDCRequestContext) -> HTTPResponse? {
         let info = ProviderRequestInfo(
             requestsClientCertificate: context.requestsClientCertificate, clientAddress: context.clientAddress,
-            cookieHeader: context.cookieHeader, login: {
+            cookieHeader: context.cookieHeader,
+            // The certificate this connection's handshake proved possession of: what a bound
+            // access token must match at /userinfo and /introspect.
+            clientCertificateThumbprint: context.login().peer?.sha256, login: {
                 let verdict = context.login()
                 var card = Self.cardLogin(verdict)
                 // prompt=login and max_age compare it with the request (Provider+Reauthentication.swift).

@@ -27,7 +27,7 @@ public struct OIDCSettings: Sendable {
     static let clientKeys: Set<String> = [
         "id", "name", "secret_hash", "jwks", "jwks_uri", "token_endpoint_auth_method", "redirect_uris", "post_logout_redirect_uris",
         "scopes", "claims", "id_token_signed_response_alg", "subject_type", "sector_identifier", "access_token_lifetime",
-        "id_token_lifetime", "require_pkce",
+        "id_token_lifetime", "require_pkce", "tls_client_certificate_bound_access_tokens",
     ]
 
     static func parse(_ root: [String: ConfigValue], reader: ConfigReader, stateDirectory: String?) -> OIDCSettings? {
@@ -150,7 +150,8 @@ public struct OIDCSettings: Sendable {
                 idTokenAlgorithm: idAlgorithm, subjectType: subjectType, sectorIdentifier: sector.isEmpty ? nil : sector,
                 accessTokenLifetime: reader.int(fields, "access_token_lifetime", path: path, default: accessLifetime, range: 30...86_400),
                 idTokenLifetime: reader.int(fields, "id_token_lifetime", path: path, default: idLifetime, range: 30...86_400),
-                requirePKCE: reader.bool(fields, "require_pkce", path: path, default: false)))
+                requirePKCE: reader.bool(fields, "require_pkce", path: path, default: false),
+                certificateBoundAccessTokens: reader.bool(fields, "tls_client_certificate_bound_access_tokens", path: path, default: false)))
         }
 
         var databasePath = "\(stateDirectory)/cns-gateway.sqlite"

@@ -47,16 +47,20 @@ extension Provider {
         let sub = subjectIdentifier(record.subject, for: client)
         let jti = Token.random(bytes: 16)
         let accessExpiry = now + client.accessTokenLifetime
-        // RFC 9068 section 2.2; cnf binds the token to the card certificate (RFC 8705 section 3.1).
-        let accessClaims: JSONValue = [
+        // RFC 9068 section 2.2.
+        var accessClaims: [String: JSONValue] = [
             "iss": .string(configuration.issuer), "sub": .string(sub), "aud": .string(client.id), "client_id": .string(client.id),
             "exp": .int(accessExpiry), "iat": .int(now), "jti": .string(jti), "scope": .string(record.scopes.joined(separator: " ")),
             "auth_time": .int(record.authTime), "acr": .string(record.acr), "amr": ClaimCatalog.amr,
-            "cnf": ["x5t#S256": .string(record.subject.x5tS256)],
         ]
+        // RFC 8705 section 3.1: bound to the card only for a client registered for it, because
+        // a bound token is refused wherever the card is not presented (Provider+Resources.swift).
+        if client.certificateBoundAccessTokens {
+            accessClaims["cnf"] = ["x5t#S256": .string(record.subject.x5tS256)]
+        }
         let accessToken: String
         do {
-            accessToken = try JWS.sign(claims: accessClaims, key: accessSigner, type: "at+jwt")
+            accessToken = try JWS.sign(claims: .object(accessClaims), key: accessSigner, type: "at+jwt")
         } catch {
             throw .serverError("signing failed")
         }

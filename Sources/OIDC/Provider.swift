@@ -33,13 +33,19 @@ public struct ProviderRequestInfo {
     public var requestsClientCertificate: Bool
     public var clientAddress: String
     public var cookieHeader: String?
+    /// Lowercase hex SHA-256 of the client certificate presented on this connection (whatever
+    /// its verdict: the TLS handshake proved possession of its key), nil when none was. What a
+    /// certificate-bound access token is compared with (RFC 8705 section 3).
+    public var clientCertificateThumbprint: String?
     /// Evaluated only when the request needs the card.
     public var login: () -> CardLogin
 
-    public init(requestsClientCertificate: Bool, clientAddress: String, cookieHeader: String?, login: @escaping () -> CardLogin) {
+    public init(requestsClientCertificate: Bool, clientAddress: String, cookieHeader: String?, clientCertificateThumbprint: String? = nil,
+                login: @escaping () -> CardLogin) {
         self.requestsClientCertificate = requestsClientCertificate
         self.clientAddress = clientAddress
         self.cookieHeader = cookieHeader
+        self.clientCertificateThumbprint = clientCertificateThumbprint.map { $0.lowercased() }
         self.login = login
     }
 }
@@ -129,9 +135,12 @@ public final class Provider: Sendable {
             return .response(response)
         case .authorize: return authorize(request, info: info)
         case .token: return .response(backChannel("token", info) { (draft) throws(OAuthFailure) in try token(request, audit: draft) })
-        case .userinfo: return .response(backChannel("userinfo", info) { (draft) throws(OAuthFailure) in try userinfo(request, audit: draft) })
+        case .userinfo:
+            return .response(backChannel("userinfo", info) { (draft) throws(OAuthFailure) in try userinfo(request, info: info, audit: draft) })
         case .introspect:
-            return .response(backChannel("introspect", info) { (draft) throws(OAuthFailure) in try introspect(request, audit: draft) })
+            return .response(backChannel("introspect", info) { (draft) throws(OAuthFailure) in
+                try introspect(request, info: info, audit: draft)
+            })
         case .revoke: return .response(backChannel("revoke", info) { (draft) throws(OAuthFailure) in try revoke(request, audit: draft) })
         case .logout: return logout(request, info: info)
         }

@@ -37,12 +37,17 @@ public struct ClientRegistration: Sendable {
     public var accessTokenLifetime: Int
     public var idTokenLifetime: Int
     public var requirePKCE: Bool
+    /// RFC 8705 section 3: this client's access tokens carry `cnf.x5t#S256` of the card that
+    /// logged in, and are honoured only on a connection that presents that card. For a client
+    /// running in the citizen's browser; a service's back end has no card to present.
+    public var certificateBoundAccessTokens: Bool
 
     public init(id: String, name: String? = nil, secretHash: SecretHash? = nil, keys: [VerificationKey] = [], jwksURI: String? = nil,
                 authMethods: Set<ClientAuthMethod>? = nil, redirectURIs: [String], postLogoutRedirectURIs: [String] = [],
                 scopes: [String] = ClaimCatalog.supportedScopes, claims: Set<String> = Set(ClaimCatalog.supportedClaims),
                 idTokenAlgorithm: JWSAlgorithm = .es256, subjectType: SubjectType = .public, sectorIdentifier: String? = nil,
-                accessTokenLifetime: Int = 300, idTokenLifetime: Int = 300, requirePKCE: Bool = false) {
+                accessTokenLifetime: Int = 300, idTokenLifetime: Int = 300, requirePKCE: Bool = false,
+                certificateBoundAccessTokens: Bool = false) {
         self.id = id
         self.name = name ?? id
         self.secretHash = secretHash
@@ -67,6 +72,7 @@ public struct ClientRegistration: Sendable {
         self.accessTokenLifetime = accessTokenLifetime
         self.idTokenLifetime = idTokenLifetime
         self.requirePKCE = requirePKCE
+        self.certificateBoundAccessTokens = certificateBoundAccessTokens
     }
 
     public var isPublic: Bool { authMethods == [.none] }
