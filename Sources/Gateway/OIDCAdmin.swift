@@ -8,13 +8,17 @@ public enum OIDCAdmin {
         public var description: String
     }
 
-    /// A PHC string for `[[client]] secret_hash`.
+    /// A PHC string for `[[client]] secret_hash` of a secret a person chose: PBKDF2, slow on purpose.
     public static func hashSecret(_ secret: String) -> String {
         SecretHash.make(secret: secret).description
     }
 
-    /// A new client secret: 32 random bytes, base64url.
-    public static func generateSecret() -> String { Token.random() }
+    /// A new client secret (32 random bytes, base64url) and its `secret_hash`: a one-pass keyed
+    /// hash, since nobody can guess 256 random bits (see SecretHash.swift).
+    public static func generateSecret() -> (secret: String, hash: String) {
+        let secret = Token.random()
+        return (secret, SecretHash.makeForGenerated(secret: secret).description)
+    }
 
     private static func settings(configPath: String) throws -> OIDCSettings {
         let config = try GatewayConfig.load(path: configPath)

@@ -6,6 +6,7 @@ import Logging
 import OIDC
 import Pages
 import Store
+import Synchronization
 
 /// What the router knows about one request, for the OpenID Connect endpoints.
 struct OIDCRequestContext: Sendable {
@@ -106,11 +107,25 @@ final class OIDCService: Sendable {
         self.settings = settings
         let fixedKeys = secrets.keys
         self.provider = Provider(configuration: configuration, keySource: keySource ?? { fixedKeys }, store: store,
-                                 pairwiseSalt: secrets.pairwiseSalt, now: now, log: { event, fields in
+                                 pairwiseSalt: secrets.pairwiseSalt, now: now,
+                                 clientAuthLimiter: Self.sharedLimiter(configuration.clientAuthLimits), log: { event, fields in
             var metadata: Logger.Metadata = [:]
             for (key, value) in fields { metadata[key] = "\(value)" }
             logger.info("\(event)", metadata: metadata)
         })
+    }
+
+    /// One limiter for the process, kept across reloads (a SIGHUP must not forgive a flood);
+    /// a new one only when its settings change.
+    private static let limiter = Mutex<ClientAuthLimiter?>(nil)
+
+    static func sharedLimiter(_ settings: ClientAuthLimiter.Settings) -> ClientAuthLimiter {
+        limiter.withLock { current in
+            if let current, current.settings == settings { return current }
+            let fresh = ClientAuthLimiter(settings: settings)
+            current = fresh
+            return fresh
+        }
     }
 
     func handles(_ request: HTTPRequest) -> Bool { provider.isEndpoint(request.path) }

@@ -22,6 +22,7 @@ public struct OIDCSettings: Sendable {
     static let oidcKeys: Set<String> = [
         "issuer", "login_base_url", "interstitial", "signing_alg", "subject_type", "acr", "code_lifetime",
         "access_token_lifetime", "id_token_lifetime", "session_idle_timeout", "session_max_lifetime", "key_rotation_overlap",
+        "client_auth_failures_per_source", "client_auth_failures_per_client", "client_auth_failure_window",
     ]
     static let storeKeys: Set<String> = ["url", "password_file", "pool_size", "key_encryption_key_file"]
     static let clientKeys: Set<String> = [
@@ -64,6 +65,11 @@ public struct OIDCSettings: Sendable {
         let maximum = reader.int(oidc, "session_max_lifetime", path: "oidc", default: 28_800, range: 60...604_800)
         if idle > maximum { reader.problem("oidc.session_idle_timeout", "must not exceed session_max_lifetime") }
         let overlap = reader.int(oidc, "key_rotation_overlap", path: "oidc", default: 172_800, range: 0...31_536_000)
+        let defaults = ClientAuthLimiter.Settings()
+        let authLimits = ClientAuthLimiter.Settings(
+            perSource: reader.int(oidc, "client_auth_failures_per_source", path: "oidc", default: defaults.perSource, range: 1...100_000),
+            perClient: reader.int(oidc, "client_auth_failures_per_client", path: "oidc", default: defaults.perClient, range: 1...100_000),
+            window: reader.double(oidc, "client_auth_failure_window", path: "oidc", default: defaults.window, range: 1...86_400))
 
         var clients: [ClientRegistration] = []
         var jwksURIs: [String: String] = [:]
@@ -187,7 +193,7 @@ public struct OIDCSettings: Sendable {
         return OIDCSettings(
             provider: ProviderConfiguration(issuer: issuer, loginBaseURL: loginBase, interstitial: interstitial, signingAlgorithm: signing,
                                             codeLifetime: codeLifetime, sessionIdleTimeout: idle, sessionMaxLifetime: maximum, acr: acr,
-                                            clients: clients),
+                                            clients: clients, clientAuthLimits: authLimits),
             keyRotationOverlap: overlap, keyFile: "\(stateDirectory)/\(KeyFile.fileName)", databasePath: databasePath, store: store,
             keyEncryptionKeyFile: keyEncryptionKeyFile, jwksURIs: jwksURIs)
     }

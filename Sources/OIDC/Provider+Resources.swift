@@ -71,7 +71,7 @@ extension Provider {
     /// A bound token is active only for a caller presenting its certificate (RFC 8705 section 3).
     func introspect(_ request: HTTPRequest, info: ProviderRequestInfo, audit draft: AuditDraft) throws(OAuthFailure) -> HTTPResponse {
         let form = try formParameters(request)
-        let client = try authenticateClient(request, form: form, endpoint: .introspect, audit: draft)
+        let client = try authenticateClient(request, form: form, endpoint: .introspect, info: info, audit: draft)
         guard let token = form["token"] else { throw .invalidRequest("token is required") }
         let verified: (claims: [String: JSONValue], record: IssuedTokenRecord)
         do {
@@ -100,9 +100,9 @@ extension Provider {
     }
 
     /// RFC 7009. Unknown or invalid tokens are answered 200, as section 2.2 says.
-    func revoke(_ request: HTTPRequest, audit draft: AuditDraft) throws(OAuthFailure) -> HTTPResponse {
+    func revoke(_ request: HTTPRequest, info: ProviderRequestInfo, audit draft: AuditDraft) throws(OAuthFailure) -> HTTPResponse {
         let form = try formParameters(request)
-        let client = try authenticateClient(request, form: form, endpoint: .revoke, audit: draft)
+        let client = try authenticateClient(request, form: form, endpoint: .revoke, info: info, audit: draft)
         guard let token = form["token"] else { throw .invalidRequest("token is required") }
         if let hint = form["token_type_hint"], hint != "access_token" && hint != "refresh_token" {
             throw OAuthFailure(status: 400, error: "unsupported_token_type", description: "unknown token_type_hint")

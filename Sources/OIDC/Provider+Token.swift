@@ -5,9 +5,9 @@ import FoundationEssentials
 
 extension Provider {
     /// The token endpoint (OIDC Core section 3.1.3): one code, once, for the client it was issued to.
-    func token(_ request: HTTPRequest, audit draft: AuditDraft) throws(OAuthFailure) -> HTTPResponse {
+    func token(_ request: HTTPRequest, info: ProviderRequestInfo, audit draft: AuditDraft) throws(OAuthFailure) -> HTTPResponse {
         let form = try formParameters(request)
-        let client = try authenticateClient(request, form: form, endpoint: .token, audit: draft)
+        let client = try authenticateClient(request, form: form, endpoint: .token, info: info, audit: draft)
         guard form["grant_type"] == "authorization_code" else {
             throw OAuthFailure(status: 400, error: "unsupported_grant_type", description: "only authorization_code is supported")
         }

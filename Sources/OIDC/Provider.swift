@@ -66,6 +66,8 @@ public final class Provider: Sendable {
     let now: @Sendable () -> Date
     let log: @Sendable (_ event: String, _ fields: [String: String]) -> Void
     let secrets = SecretVerifier()
+    /// Failed client authentications per source and client id (Provider+ClientAuth.swift).
+    public let clientAuthLimiter: ClientAuthLimiter
     let lastPurge = Atomic<Int>(0)
 
     public static let sessionCookie = "__Host-cns_session"
@@ -77,11 +79,15 @@ public final class Provider: Sendable {
     }
 
     /// `keySource` is called on every use of the keys (JWKS, signing, verifying): it must be
-    /// cheap (a cached set), and must not block for long.
+    /// cheap (a cached set), and must not block for long. `clientAuthLimiter` is shared by the
+    /// providers of successive generations, so a reload does not forgive a flood; by default
+    /// a new one with `configuration.clientAuthLimits`.
     public init(configuration: ProviderConfiguration, keySource: @escaping @Sendable () -> KeySet, store: any OIDCStore,
                 pairwiseSalt: [UInt8], now: @escaping @Sendable () -> Date = { Date() },
+                clientAuthLimiter: ClientAuthLimiter? = nil,
                 log: @escaping @Sendable (_ event: String, _ fields: [String: String]) -> Void = { _, _ in }) {
         self.configuration = configuration
+        self.clientAuthLimiter = clientAuthLimiter ?? ClientAuthLimiter(settings: configuration.clientAuthLimits)
         let prefix = configuration.pathPrefix
         self.endpointsByPath = Dictionary(uniqueKeysWithValues: Endpoint.allCases.map { (prefix + $0.rawValue, $0) })
         self.keySource = keySource
@@ -134,14 +140,15 @@ public final class Provider: Sendable {
             response.headers[0].value = "application/jwk-set+json"
             return .response(response)
         case .authorize: return authorize(request, info: info)
-        case .token: return .response(backChannel("token", info) { (draft) throws(OAuthFailure) in try token(request, audit: draft) })
+        case .token: return .response(backChannel("token", info) { (draft) throws(OAuthFailure) in try token(request, info: info, audit: draft) })
         case .userinfo:
             return .response(backChannel("userinfo", info) { (draft) throws(OAuthFailure) in try userinfo(request, info: info, audit: draft) })
         case .introspect:
             return .response(backChannel("introspect", info) { (draft) throws(OAuthFailure) in
                 try introspect(request, info: info, audit: draft)
             })
-        case .revoke: return .response(backChannel("revoke", info) { (draft) throws(OAuthFailure) in try revoke(request, audit: draft) })
+        case .revoke:
+            return .response(backChannel("revoke", info) { (draft) throws(OAuthFailure) in try revoke(request, info: info, audit: draft) })
         case .logout: return logout(request, info: info)
         }
     }
@@ -235,26 +242,42 @@ final class AuditDraft {
     var reason = "ok"
 }
 
-/// Remembers secrets that verified, so the slow hash runs once per client and secret, not
-/// on every token request (the loop threads cannot afford 100 ms per request). The cache
-/// holds an HMAC of the secret under a per-process random key, never the secret.
+/// Remembers secrets that verified against a slow (PBKDF2) hash, so it runs once per client
+/// and secret, not on every token request. The cache holds an HMAC of the secret under a
+/// per-process random key, never the secret. A fast (generated-secret) hash is simply checked.
 final class SecretVerifier: Sendable {
     private let key = SymmetricKey(size: .bits256)
     private let verified = Mutex<[String: Set<Data>]>([:])
+    /// PBKDF2 runs so far (what the rate limit is there to bound).
+    let slowRuns = Atomic<Int>(0)
 
+    /// May run PBKDF2.
     func verify(_ secret: String, client: ClientRegistration) -> Bool {
-        guard let hash = client.secretHash else { return false }
-        // The hash's parameters, unambiguously (lengths first), then the secret.
-        var input = withUnsafeBytes(of: (hash.salt.count, hash.hash.count, hash.iterations), Array.init)
-        input += hash.salt + hash.hash
-        input += Array(secret.utf8)
-        let mac = Data(HMAC<SHA256>.authenticationCode(for: input, using: key))
-        if verified.withLock({ $0[client.id]?.contains(mac) ?? false }) { return true }
-        guard hash.matches(secret) else { return false }
+        if let cheap = verifyIfCheap(secret, client: client) { return cheap }
+        slowRuns.add(1, ordering: .relaxed)
+        guard let hash = client.secretHash, hash.matches(secret) else { return false }
+        let mac = cacheKey(secret, hash)
         verified.withLock { cache in
             if (cache[client.id]?.count ?? 0) >= 4 { cache[client.id] = [] }
             cache[client.id, default: []].insert(mac)
         }
         return true
+    }
+
+    /// The answer when it costs no PBKDF2 run (a fast hash, or a slow one that verified
+    /// before); nil when only the slow hash could tell.
+    func verifyIfCheap(_ secret: String, client: ClientRegistration) -> Bool? {
+        guard let hash = client.secretHash else { return false }
+        guard hash.isSlow else { return hash.matches(secret) }
+        let mac = cacheKey(secret, hash)
+        return verified.withLock({ $0[client.id]?.contains(mac) ?? false }) ? true : nil
+    }
+
+    /// The hash's parameters, unambiguously (lengths first), then the secret.
+    private func cacheKey(_ secret: String, _ hash: SecretHash) -> Data {
+        var input = withUnsafeBytes(of: (hash.salt.count, hash.hash.count), Array.init)
+        input += Array(hash.description.utf8) + [0]
+        input += Array(secret.utf8)
+        return Data(HMAC<SHA256>.authenticationCode(for: input, using: key))
     }
 }

@@ -93,10 +93,13 @@ public struct ProviderConfiguration: Sendable {
     public var sessionMaxLifetime: Int
     public var acr: String
     public var clients: [ClientRegistration]
+    /// How many failed client authentications pass before 429 (`[oidc] client_auth_*`).
+    public var clientAuthLimits: ClientAuthLimiter.Settings
 
     public init(issuer: String, loginBaseURL: String? = nil, interstitial: Bool = true, signingAlgorithm: JWSAlgorithm = .es256,
                 codeLifetime: Int = 60, sessionIdleTimeout: Int = 1800, sessionMaxLifetime: Int = 28_800,
-                acr: String = ProviderConfiguration.defaultACR, clients: [ClientRegistration]) {
+                acr: String = ProviderConfiguration.defaultACR, clients: [ClientRegistration],
+                clientAuthLimits: ClientAuthLimiter.Settings = ClientAuthLimiter.Settings()) {
         self.issuer = Self.trimmed(issuer)
         self.loginBaseURL = Self.trimmed(loginBaseURL ?? issuer)
         self.interstitial = interstitial
@@ -106,6 +109,7 @@ public struct ProviderConfiguration: Sendable {
         self.sessionMaxLifetime = sessionMaxLifetime
         self.acr = acr
         self.clients = clients
+        self.clientAuthLimits = clientAuthLimits
     }
 
     public static let defaultACR = "urn:cns-gateway:acr:ts-cns"
