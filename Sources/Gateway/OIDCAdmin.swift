@@ -87,6 +87,7 @@ public enum OIDCAdmin {
             if let cf = record.codiceFiscale { line += " cf=\(cf)" }
             if let serial = record.certificateSerial { line += " serial=\(serial)" }
             if let issuer = record.certificateIssuer { line += " issuer=\"\(issuer)\"" }
+            if let repeated = record.repeated { line += " repeated=\(repeated) (counted, not recorded one by one)" }
             return line
         }
     }

@@ -108,7 +108,8 @@ final class OIDCService: Sendable {
         let fixedKeys = secrets.keys
         self.provider = Provider(configuration: configuration, keySource: keySource ?? { fixedKeys }, store: store,
                                  pairwiseSalt: secrets.pairwiseSalt, now: now,
-                                 clientAuthLimiter: Self.sharedLimiter(configuration.clientAuthLimits), log: { event, fields in
+                                 clientAuthLimiter: Self.sharedLimiter(configuration.clientAuthLimits),
+                                 auditThrottle: Self.sharedThrottle(configuration.auditThrottle), log: { event, fields in
             var metadata: Logger.Metadata = [:]
             for (key, value) in fields { metadata[key] = "\(value)" }
             logger.info("\(event)", metadata: metadata)
@@ -123,6 +124,19 @@ final class OIDCService: Sendable {
         limiter.withLock { current in
             if let current, current.settings == settings { return current }
             let fresh = ClientAuthLimiter(settings: settings)
+            current = fresh
+            return fresh
+        }
+    }
+
+    /// Likewise one audit throttle, so a reload neither loses the counts of the current
+    /// window nor opens a new allowance of samples.
+    private static let throttle = Mutex<AuditThrottle?>(nil)
+
+    static func sharedThrottle(_ settings: AuditThrottle.Settings) -> AuditThrottle {
+        throttle.withLock { current in
+            if let current, current.settings == settings { return current }
+            let fresh = AuditThrottle(settings: settings)
             current = fresh
             return fresh
         }

@@ -25,6 +25,9 @@ public struct OIDCSettings: Sendable {
         "client_auth_failures_per_source", "client_auth_failures_per_client", "client_auth_failure_window",
     ]
     static let storeKeys: Set<String> = ["url", "password_file", "pool_size", "key_encryption_key_file"]
+    static let auditKeys: Set<String> = ["retention_days", "unauthenticated_failures_per_minute"]
+    /// 24 months, what the SPID rules ask identity providers to keep of their access logs.
+    static let defaultAuditRetentionDays = 730
     static let clientKeys: Set<String> = [
         "id", "name", "secret_hash", "jwks", "jwks_uri", "token_endpoint_auth_method", "redirect_uris", "post_logout_redirect_uris",
         "scopes", "claims", "id_token_signed_response_alg", "subject_type", "sector_identifier", "access_token_lifetime",
@@ -33,7 +36,7 @@ public struct OIDCSettings: Sendable {
 
     static func parse(_ root: [String: ConfigValue], reader: ConfigReader, stateDirectory: String?) -> OIDCSettings? {
         guard let oidc = reader.optionalTable(root, "oidc", allowed: oidcKeys) else {
-            for key in ["client", "store"] where root[key] != nil {
+            for key in ["client", "store", "audit"] where root[key] != nil {
                 reader.problem(key, "[\(key)] needs an [oidc] section")
             }
             return nil
@@ -160,6 +163,15 @@ public struct OIDCSettings: Sendable {
                 certificateBoundAccessTokens: reader.bool(fields, "tls_client_certificate_bound_access_tokens", path: path, default: false)))
         }
 
+        var retentionDays = defaultAuditRetentionDays
+        var auditThrottle = AuditThrottle.Settings()
+        if let audit = reader.optionalTable(root, "audit", allowed: auditKeys) {
+            // 0 keeps every record for ever.
+            retentionDays = reader.int(audit, "retention_days", path: "audit", default: defaultAuditRetentionDays, range: 0...36_500)
+            auditThrottle.perWindow = reader.int(audit, "unauthenticated_failures_per_minute", path: "audit",
+                                                 default: auditThrottle.perWindow, range: 0...100_000)
+        }
+
         var databasePath = "\(stateDirectory)/cns-gateway.sqlite"
         var store = StoreLocation.sqlite(path: databasePath)
         var keyEncryptionKeyFile: String?
@@ -193,7 +205,8 @@ public struct OIDCSettings: Sendable {
         return OIDCSettings(
             provider: ProviderConfiguration(issuer: issuer, loginBaseURL: loginBase, interstitial: interstitial, signingAlgorithm: signing,
                                             codeLifetime: codeLifetime, sessionIdleTimeout: idle, sessionMaxLifetime: maximum, acr: acr,
-                                            clients: clients, clientAuthLimits: authLimits),
+                                            clients: clients, clientAuthLimits: authLimits, auditRetentionDays: retentionDays,
+                                            auditThrottle: auditThrottle),
             keyRotationOverlap: overlap, keyFile: "\(stateDirectory)/\(KeyFile.fileName)", databasePath: databasePath, store: store,
             keyEncryptionKeyFile: keyEncryptionKeyFile, jwksURIs: jwksURIs)
     }

@@ -89,14 +89,22 @@ public final class MemoryStore: OIDCStore {
         state.withLock { s in Array(s.audit.filter(filter.matches).prefix(filter.limit)) }
     }
 
-    public func purgeExpired(now: Int) throws(StoreError) -> Int {
+    public func purgeExpired(now: Int, auditBefore: Int64?) throws(StoreError) -> Int {
         state.withLock { s in
-            let before = s.codes.count + s.tokens.count + s.sessions.count + s.assertions.count
+            let before = s.codes.count + s.tokens.count + s.sessions.count + s.assertions.count + s.audit.count
             s.codes = s.codes.filter { $0.value.record.expiresAt + Self.codeReplayWindow > now }
             s.tokens = s.tokens.filter { $0.value.expiresAt > now }
             s.sessions = s.sessions.filter { $0.value.isValid(now: now) }
             s.assertions = s.assertions.filter { $0.value > now }
-            return before - (s.codes.count + s.tokens.count + s.sessions.count + s.assertions.count)
+            if let auditBefore {
+                var deleted = 0
+                s.audit.removeAll { record in
+                    guard record.time < auditBefore, deleted < auditPurgeBatch else { return false }
+                    deleted += 1
+                    return true
+                }
+            }
+            return before - (s.codes.count + s.tokens.count + s.sessions.count + s.assertions.count + s.audit.count)
         }
     }
 }

@@ -52,7 +52,8 @@ extension Provider {
             return storeFailure(error, operation: "logout")
         }
         log("oidc_logout", ["client_id": client?.id ?? ""])
-        auditAttempt(info: info, clientID: client?.id ?? "", reason: "ok", subject: subject, event: "logout")
+        // A logout that ended a session is the citizen's; one without a session anyone can send.
+        auditAttempt(info: info, clientID: client?.id ?? "", reason: "ok", subject: subject, event: "logout", durable: subject != nil)
         let clear = HTTPHeader(name: "Set-Cookie", value: "\(Self.sessionCookie)=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
         if let target {
             var parameters: [(String, String)] = []

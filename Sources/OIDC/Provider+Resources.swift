@@ -61,6 +61,7 @@ extension Provider {
         draft.clientID = record.clientID
         draft.subject = record.subject
         try checkBinding(tokenClaims, info: info)
+        draft.authenticated = true
         guard let client = configuration.client(record.clientID) else { throw .invalidToken("the client is no longer registered") }
         var claims = ClaimCatalog.userClaims(for: record.subject, scopes: record.scopes, allowed: client.claims, now: now())
         claims["sub"] = .string(record.sub)
@@ -72,6 +73,7 @@ extension Provider {
     func introspect(_ request: HTTPRequest, info: ProviderRequestInfo, audit draft: AuditDraft) throws(OAuthFailure) -> HTTPResponse {
         let form = try formParameters(request)
         let client = try authenticateClient(request, form: form, endpoint: .introspect, info: info, audit: draft)
+        draft.authenticated = true
         guard let token = form["token"] else { throw .invalidRequest("token is required") }
         let verified: (claims: [String: JSONValue], record: IssuedTokenRecord)
         do {
@@ -103,6 +105,7 @@ extension Provider {
     func revoke(_ request: HTTPRequest, info: ProviderRequestInfo, audit draft: AuditDraft) throws(OAuthFailure) -> HTTPResponse {
         let form = try formParameters(request)
         let client = try authenticateClient(request, form: form, endpoint: .revoke, info: info, audit: draft)
+        draft.authenticated = true
         guard let token = form["token"] else { throw .invalidRequest("token is required") }
         if let hint = form["token_type_hint"], hint != "access_token" && hint != "refresh_token" {
             throw OAuthFailure(status: 400, error: "unsupported_token_type", description: "unknown token_type_hint")

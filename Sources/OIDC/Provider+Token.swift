@@ -8,6 +8,7 @@ extension Provider {
     func token(_ request: HTTPRequest, info: ProviderRequestInfo, audit draft: AuditDraft) throws(OAuthFailure) -> HTTPResponse {
         let form = try formParameters(request)
         let client = try authenticateClient(request, form: form, endpoint: .token, info: info, audit: draft)
+        draft.authenticated = true
         guard form["grant_type"] == "authorization_code" else {
             throw OAuthFailure(status: 400, error: "unsupported_grant_type", description: "only authorization_code is supported")
         }

@@ -68,6 +68,8 @@ public final class Provider: Sendable {
     let secrets = SecretVerifier()
     /// Failed client authentications per source and client id (Provider+ClientAuth.swift).
     public let clientAuthLimiter: ClientAuthLimiter
+    /// The audit of failures nobody authenticated for, sampled and counted (`audit(_:durable:)`).
+    public let auditThrottle: AuditThrottle
     let lastPurge = Atomic<Int>(0)
 
     public static let sessionCookie = "__Host-cns_session"
@@ -84,10 +86,11 @@ public final class Provider: Sendable {
     /// a new one with `configuration.clientAuthLimits`.
     public init(configuration: ProviderConfiguration, keySource: @escaping @Sendable () -> KeySet, store: any OIDCStore,
                 pairwiseSalt: [UInt8], now: @escaping @Sendable () -> Date = { Date() },
-                clientAuthLimiter: ClientAuthLimiter? = nil,
+                clientAuthLimiter: ClientAuthLimiter? = nil, auditThrottle: AuditThrottle? = nil,
                 log: @escaping @Sendable (_ event: String, _ fields: [String: String]) -> Void = { _, _ in }) {
         self.configuration = configuration
         self.clientAuthLimiter = clientAuthLimiter ?? ClientAuthLimiter(settings: configuration.clientAuthLimits)
+        self.auditThrottle = auditThrottle ?? AuditThrottle(settings: configuration.auditThrottle)
         let prefix = configuration.pathPrefix
         self.endpointsByPath = Dictionary(uniqueKeysWithValues: Endpoint.allCases.map { (prefix + $0.rawValue, $0) })
         self.keySource = keySource
@@ -153,7 +156,9 @@ public final class Provider: Sendable {
         }
     }
 
-    /// Runs a back-channel endpoint and leaves one audit record for the call, success or not.
+    /// Runs a back-channel endpoint and leaves one audit record for the call, success or not:
+    /// durable when the caller authenticated (client credentials, or a valid access token
+    /// presented as it must be), throttled when it did not.
     func backChannel(_ event: String, _ info: ProviderRequestInfo, _ body: (AuditDraft) throws(OAuthFailure) -> HTTPResponse) -> HTTPResponse {
         let draft = AuditDraft()
         let response: HTTPResponse
@@ -171,7 +176,8 @@ public final class Provider: Sendable {
         do {
             try audit(AuditRecord(time: nowMilliseconds, clientAddress: info.clientAddress, clientID: draft.clientID, reason: draft.reason,
                                   codiceFiscale: draft.subject?.codiceFiscale, certificateSerial: draft.subject?.certificateSerial,
-                                  certificateIssuer: draft.subject?.certificateIssuer, event: event))
+                                  certificateIssuer: draft.subject?.certificateIssuer, event: event),
+                      durable: draft.reason == "ok" || draft.authenticated)
         } catch {
             log("oidc_store_error", ["operation": "audit", "error": error.description])
         }
@@ -179,14 +185,18 @@ public final class Provider: Sendable {
 
     var nowMilliseconds: Int64 { Int64((now().timeIntervalSince1970 * 1000).rounded(.down)) }
 
-    /// Expired rows go at most once a minute, on whichever thread comes first.
+    /// Expired rows (and audit records past `[audit] retention_days`) go at most once a
+    /// minute, on whichever thread comes first; the audit summaries of ended windows are
+    /// written then too, so their counts do not wait for the next failure of the same kind.
     func purgeIfDue() {
         let now = clock
         let last = lastPurge.load(ordering: .relaxed)
         guard now - last >= 60, lastPurge.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged else { return }
         do {
-            let removed = try store.purgeExpired(now: now)
+            let retention = configuration.auditRetentionDays
+            let removed = try store.purgeExpired(now: now, auditBefore: retention > 0 ? Int64(now - retention * 86_400) * 1000 : nil)
             if removed > 0 { log("oidc_purge", ["rows": "\(removed)"]) }
+            for summary in auditThrottle.flush(now: self.now().timeIntervalSince1970) { try store.appendAudit(summary) }
         } catch {
             log("oidc_store_error", ["operation": "purge", "error": error.description])
         }
@@ -228,8 +238,18 @@ public final class Provider: Sendable {
         }
     }
 
+    /// A durable record: one per login, token issued, or anything an authenticated party did.
     public func audit(_ record: AuditRecord) throws(StoreError) {
         try store.appendAudit(record)
+    }
+
+    /// `durable: false` for a failure nobody authenticated for: it goes through the throttle
+    /// (sampled, the rest counted into a summary record), so a flood cannot fill the disk.
+    func audit(_ record: AuditRecord, durable: Bool) throws(StoreError) {
+        guard !durable else { return try store.appendAudit(record) }
+        let (write, summaries) = auditThrottle.admit(record, now: now().timeIntervalSince1970)
+        for summary in summaries { try store.appendAudit(summary) }
+        if write { try store.appendAudit(record) }
     }
 }
 
@@ -240,6 +260,9 @@ final class AuditDraft {
     var subject: LoginSubject?
     /// "ok", or the reason code of what went wrong.
     var reason = "ok"
+    /// The caller proved who it is (client authentication, or a valid token presented as it
+    /// must be): its failures are audited one by one, like successes.
+    var authenticated = false
 }
 
 /// Remembers secrets that verified against a slow (PBKDF2) hash, so it runs once per client

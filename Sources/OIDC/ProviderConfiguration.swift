@@ -95,11 +95,16 @@ public struct ProviderConfiguration: Sendable {
     public var clients: [ClientRegistration]
     /// How many failed client authentications pass before 429 (`[oidc] client_auth_*`).
     public var clientAuthLimits: ClientAuthLimiter.Settings
+    /// `[audit] retention_days`: audit records older than this many days are purged; 0 keeps them.
+    public var auditRetentionDays: Int
+    /// `[audit] unauthenticated_failures_per_minute`.
+    public var auditThrottle: AuditThrottle.Settings
 
     public init(issuer: String, loginBaseURL: String? = nil, interstitial: Bool = true, signingAlgorithm: JWSAlgorithm = .es256,
                 codeLifetime: Int = 60, sessionIdleTimeout: Int = 1800, sessionMaxLifetime: Int = 28_800,
                 acr: String = ProviderConfiguration.defaultACR, clients: [ClientRegistration],
-                clientAuthLimits: ClientAuthLimiter.Settings = ClientAuthLimiter.Settings()) {
+                clientAuthLimits: ClientAuthLimiter.Settings = ClientAuthLimiter.Settings(), auditRetentionDays: Int = 0,
+                auditThrottle: AuditThrottle.Settings = AuditThrottle.Settings()) {
         self.issuer = Self.trimmed(issuer)
         self.loginBaseURL = Self.trimmed(loginBaseURL ?? issuer)
         self.interstitial = interstitial
@@ -110,6 +115,8 @@ public struct ProviderConfiguration: Sendable {
         self.acr = acr
         self.clients = clients
         self.clientAuthLimits = clientAuthLimits
+        self.auditRetentionDays = auditRetentionDays
+        self.auditThrottle = auditThrottle
     }
 
     public static let defaultACR = "urn:cns-gateway:acr:ts-cns"

@@ -222,16 +222,16 @@ public final class PostgresStore: OIDCStore, Sendable {
         // Autocommit: the server has flushed its WAL (synchronous_commit=on) when this returns.
         try run { db throws(StoreError) in
             try db.query("""
-                INSERT INTO audit (time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                INSERT INTO audit (time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer, repeated)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                 """, [.int(r.time), .text(clean(r.event)), .text(clean(r.clientAddress)), .text(clean(r.clientID)), .text(clean(r.reason)),
                       .optional(r.codiceFiscale.map(clean)), .optional(r.certificateSerial.map(clean)),
-                      .optional(r.certificateIssuer.map(clean))])
+                      .optional(r.certificateIssuer.map(clean)), .optional(r.repeated)])
         }
     }
 
     public func audit(_ filter: AuditFilter) throws(StoreError) -> [AuditRecord] {
-        var sql = "SELECT id, time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer FROM audit WHERE TRUE"
+        var sql = "SELECT id, time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer, repeated FROM audit WHERE TRUE"
         var parameters: [SQLValue] = []
         func add(_ clause: String, _ value: SQLValue) {
             parameters.append(value)
@@ -246,17 +246,22 @@ public final class PostgresStore: OIDCStore, Sendable {
             try db.query(sql, parameters).rows.map { row in
                 AuditRecord(id: Int64(row[0] ?? ""), time: Int64(row[1] ?? "") ?? 0, clientAddress: row[3] ?? "", clientID: row[4] ?? "",
                             reason: row[5] ?? "", codiceFiscale: row[6], certificateSerial: row[7], certificateIssuer: row[8],
-                            event: row[2] ?? "")
+                            event: row[2] ?? "", repeated: row[9].flatMap { Int($0) })
             }
         }
     }
 
     // MARK: purge
 
-    public func purgeExpired(now: Int) throws(StoreError) -> Int {
+    public func purgeExpired(now: Int, auditBefore: Int64?) throws(StoreError) -> Int {
         try run { db throws(StoreError) -> Int in
             try db.transaction { () throws(StoreError) -> Int in
                 var removed = 0
+                if let auditBefore {
+                    // `[audit] retention_days`, a batch at a time (by the time index).
+                    removed += try db.query("DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE time_ms < $1 ORDER BY time_ms LIMIT $2)",
+                                            [.int(auditBefore), .int(auditPurgeBatch)]).affected
+                }
                 removed += try db.query("DELETE FROM codes WHERE expires_at + $1 <= $2", [.int(SQLiteStore.codeReplayWindow), .int(now)]).affected
                 removed += try db.query("DELETE FROM tokens WHERE expires_at <= $1", [.int(now)]).affected
                 removed += try db.query("DELETE FROM sessions WHERE idle_expires_at <= $1 OR absolute_expires_at <= $1", [.int(now)]).affected

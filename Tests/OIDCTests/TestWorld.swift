@@ -35,7 +35,8 @@ final class TestWorld: @unchecked Sendable {
     /// `boundClient` adds "cup-web", a public client in the browser registered for
     /// certificate-bound access tokens (RFC 8705).
     init(interstitial: Bool = true, subjectType: SubjectType = .public, signing: JWSAlgorithm = .es256, boundClient: Bool = false,
-         clientAuthLimits: ClientAuthLimiter.Settings = ClientAuthLimiter.Settings()) {
+         clientAuthLimits: ClientAuthLimiter.Settings = ClientAuthLimiter.Settings(),
+         auditThrottle: AuditThrottle.Settings = AuditThrottle.Settings()) {
         let clock = Clock()
         self.clock = clock
         var clients = [
@@ -52,7 +53,7 @@ final class TestWorld: @unchecked Sendable {
         }
         let configuration = ProviderConfiguration(issuer: Self.issuer, loginBaseURL: "https://login.example.it:8443",
                                                   interstitial: interstitial, signingAlgorithm: .es256, clients: clients,
-                                                  clientAuthLimits: clientAuthLimits)
+                                                  clientAuthLimits: clientAuthLimits, auditThrottle: auditThrottle)
         let now = Int(clock.time)
         let keys = try! KeySet(keys: []).completed(with: configuration.requiredAlgorithms, now: now).0
         provider = Provider(configuration: configuration, keys: keys, store: store, pairwiseSalt: Array(repeating: 7, count: 32),

@@ -142,6 +142,27 @@ struct PostgresStoreTests {
         #expect(try store.redeemCode(hash: "none-" + UUID().uuidString, now: 100) == .unknown)
     }
 
+    /// Issue 15, item 3: `[audit] retention_days` on the shared store.
+    @Test func auditRetentionPurgesOldRecordsOnly() throws {
+        let store = try store()
+        let marker = "retention-" + UUID().uuidString
+        let now: Int64 = 1_800_000_000_000
+        let day: Int64 = 86_400_000
+        // Rows no other test writes: far in the past, and far in the future.
+        try store.appendAudit(AuditRecord(time: 1000 * day, clientAddress: marker, clientID: "fse", reason: "ok"))
+        try store.appendAudit(AuditRecord(time: 1001 * day, clientAddress: marker, clientID: "", reason: "invalid_client", event: "token",
+                                          repeated: 7))
+        try store.appendAudit(AuditRecord(time: now + 1000 * day, clientAddress: marker, clientID: "fse", reason: "ok"))
+        let mine = { () throws -> [AuditRecord] in try store.audit(AuditFilter(limit: 1_000_000)).filter { $0.clientAddress == marker } }
+        #expect(try mine().compactMap(\.repeated) == [7])
+        var removed = 0
+        repeat {
+            removed = try store.purgeExpired(now: Int(now / 1000), auditBefore: now - 730 * day)
+        } while removed == auditPurgeBatch
+        let left = try mine()
+        #expect(left.count == 1 && left.first?.time == now + 1000 * day)
+    }
+
     @Test func aRefusedPresentationLeavesTheCodeAsItWas() throws {
         let store = try store()
         let hash = "refused-" + UUID().uuidString
@@ -245,7 +266,8 @@ struct PostgresAssertionReplayTests {
         // An audit field with a NUL (a certificate name chosen by whoever made the certificate) is kept, not refused.
         let cf = "NULTST80A01H501" + String("ABCDEFGHIJ".randomElement()!)
         let marker = "192.0.2.1 " + prefix
-        try store.appendAudit(AuditRecord(time: 1, clientAddress: marker, clientID: "fse", reason: "unknown_issuer",
+        // A current time: the retention test purges old records of this database meanwhile.
+        try store.appendAudit(AuditRecord(time: Int64(Date().timeIntervalSince1970 * 1000), clientAddress: marker, clientID: "fse", reason: "unknown_issuer",
                                           codiceFiscale: cf, certificateIssuer: "CN=evil\u{0}CN=Regione"))
         let found = try store.audit(AuditFilter(codiceFiscale: cf)).first { $0.clientAddress == marker }
         #expect(found?.certificateIssuer == "CN=evil\u{FFFD}CN=Regione")
