@@ -63,6 +63,7 @@ final class OIDCService: Sendable {
                 throw OIDCServiceError(description: "OIDC store: \(error)")
             }
         case .postgres(let target):
+            if let warning = target.transportWarning { logger.warning("store_transport_unverified", metadata: ["detail": "\(warning)"]) }
             StoreHealth.shared.observe { available, reason in
                 if available {
                     logger.notice("store_available", metadata: ["store": "\(target)"])

@@ -37,6 +37,28 @@ import Testing
         #expect(throws: StoreLocation.ParseError.self) { try StoreLocation.parse(url) }
     }
 
+    /// Issue 15, item 7: a shared store reached without verify-full is worth a warning,
+    /// unless the server is on this machine.
+    @Test(arguments: [
+        ("postgres://gw@db.example.it/cns", true),
+        ("postgres://gw@db.example.it/cns?sslmode=require", true),
+        ("postgres://gw@db.example.it/cns?sslmode=verify-ca&sslrootcert=/etc/ca.pem", true),
+        ("postgres://gw@10.0.0.5:5432/cns?sslmode=prefer", true),
+        ("postgres://gw@127.evil.example/cns", true),
+        ("postgres://gw@[2001:db8::5]/cns?sslmode=disable", true),
+        ("postgres://gw@db.example.it/cns?sslmode=verify-full&sslrootcert=/etc/ca.pem", false),
+        ("postgres://gw@127.0.0.1:5432/cns", false),
+        ("postgres://gw@127.3.2.1/cns?sslmode=disable", false),
+        ("postgres://gw@[::1]/cns", false),
+        ("postgres://gw@localhost/cns", false),
+        ("postgres://gw@%2Fvar%2Frun%2Fpostgresql/cns", false),
+    ])
+    func transportWithoutVerifyFullIsWarnedAbout(_ url: String, _ warned: Bool) throws {
+        guard case .postgres(let target) = try StoreLocation.parse(url) else { Issue.record("not postgres"); return }
+        #expect((target.transportWarning != nil) == warned, "\(url): \(target.transportWarning ?? "no warning")")
+        if let warning = target.transportWarning { #expect(warning.contains("verify-full") && !warning.contains("password")) }
+    }
+
     @Test func migrationsRenderPerDialect() {
         let sqlite = Migrations.steps(.sqlite), postgres = Migrations.steps(.postgres)
         #expect(sqlite.count == postgres.count && sqlite.count == Migrations.latest)
