@@ -39,7 +39,8 @@ public enum OIDCAdmin {
         case .postgres(let target):
             // Shared keys: every instance re-reads them within seconds, no SIGHUP needed.
             guard let kekFile = oidc.keyEncryptionKeyFile else { throw Failure(description: "[store] key_encryption_key_file is required") }
-            let shared = SharedSecrets.open(store: try PostgresStore.open(target: target), kek: try KeyEncryptionKey.load(path: kekFile))
+            let shared = SharedSecrets.open(store: try PostgresStore.open(target: target), kek: try KeyEncryptionKey.load(path: kekFile),
+                                            versionFile: oidc.secretsVersionFile)
             secrets = try shared.rotate(algorithms: oidc.provider.requiredAlgorithms, now: now, overlap: overlap ?? oidc.keyRotationOverlap)
         }
         return secrets.keys.keys.map { key in

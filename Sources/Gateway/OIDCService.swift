@@ -78,7 +78,7 @@ final class OIDCService: Sendable {
                 }
                 // Process-wide and connected lazily: a reload keeps the pool and its connections.
                 let postgres = try PostgresStore.open(target: target)
-                shared = SharedSecrets.open(store: postgres, kek: try KeyEncryptionKey.load(path: kekFile))
+                shared = SharedSecrets.open(store: postgres, kek: try KeyEncryptionKey.load(path: kekFile), versionFile: settings.secretsVersionFile)
                 store = postgres
             } catch {
                 throw OIDCServiceError(description: "OIDC store: \(error)")

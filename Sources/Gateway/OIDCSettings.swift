@@ -10,6 +10,8 @@ public struct OIDCSettings: Sendable {
     /// How long a rotated-out key stays published (`[oidc] key_rotation_overlap`, seconds).
     var keyRotationOverlap: Int
     var keyFile: String
+    /// With a shared store: the highest key-set version this instance has used (SharedSecrets.swift).
+    var secretsVersionFile: String
     /// The SQLite file (the default store, and where `audit` looks when the store is SQLite).
     var databasePath: String
     /// `[store] url`: the SQLite file or the shared PostgreSQL database.
@@ -207,7 +209,8 @@ public struct OIDCSettings: Sendable {
                                             codeLifetime: codeLifetime, sessionIdleTimeout: idle, sessionMaxLifetime: maximum, acr: acr,
                                             clients: clients, clientAuthLimits: authLimits, auditRetentionDays: retentionDays,
                                             auditThrottle: auditThrottle),
-            keyRotationOverlap: overlap, keyFile: "\(stateDirectory)/\(KeyFile.fileName)", databasePath: databasePath, store: store,
+            keyRotationOverlap: overlap, keyFile: "\(stateDirectory)/\(KeyFile.fileName)",
+            secretsVersionFile: "\(stateDirectory)/\(SharedSecrets.versionFileName)", databasePath: databasePath, store: store,
             keyEncryptionKeyFile: keyEncryptionKeyFile, jwksURIs: jwksURIs)
     }
 

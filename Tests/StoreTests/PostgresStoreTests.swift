@@ -73,22 +73,37 @@ import Testing
 
     @Test func parsesHexAndSealsRoundTrip() throws {
         let kek = try #require(KeyEncryptionKey.parse(Array((Self.hex + "\n").utf8)))
-        let sealed = try kek.seal(Array("secret keys".utf8))
+        let sealed = try kek.seal(Array("secret keys".utf8), version: 3)
         #expect(!sealed.contains("secret"))
-        #expect(try kek.open(sealed) == Data("secret keys".utf8))
+        #expect(try kek.open(sealed, version: 3) == Data("secret keys".utf8))
         // Fresh nonce per seal.
-        #expect(try kek.seal(Array("secret keys".utf8)) != sealed)
+        #expect(try kek.seal(Array("secret keys".utf8), version: 3) != sealed)
+    }
+
+    /// Issue 15, item 7: the version is part of the authenticated data.
+    @Test func aSealOpensOnlyForItsOwnVersion() throws {
+        let kek = try #require(KeyEncryptionKey.parse(Array(Self.hex.utf8)))
+        let sealed = try kek.seal([1, 2, 3], version: 3)
+        #expect(try kek.open(sealed, version: 3) == Data([1, 2, 3]))
+        for other in [0, 2, 4, 1 << 32 | 3] {
+            #expect(throws: (any Error).self) { try kek.open(sealed, version: other) }
+        }
+        #expect(throws: (any Error).self) { try kek.openLegacy(sealed) }
+        // A row sealed the old way opens only as legacy.
+        let legacy = try kek.seal([4, 5], context: KeyEncryptionKey.legacyContext)
+        #expect(try kek.openLegacy(legacy) == Data([4, 5]))
+        #expect(throws: (any Error).self) { try kek.open(legacy, version: 1) }
     }
 
     @Test func anotherKeyOrATamperedSealFails() throws {
         let kek = try #require(KeyEncryptionKey.parse(Array(Self.hex.utf8)))
         let other = try #require(KeyEncryptionKey.parse(Array(String(repeating: "f", count: 64).utf8)))
         #expect(kek.id != other.id)
-        let sealed = try kek.seal([1, 2, 3])
-        #expect(throws: (any Error).self) { try other.open(sealed) }
+        let sealed = try kek.seal([1, 2, 3], version: 1)
+        #expect(throws: (any Error).self) { try other.open(sealed, version: 1) }
         var bytes = try #require(Data(base64Encoded: sealed))
         bytes[bytes.count - 1] ^= 1
-        #expect(throws: (any Error).self) { try kek.open(bytes.base64EncodedString()) }
+        #expect(throws: (any Error).self) { try kek.open(bytes.base64EncodedString(), version: 1) }
     }
 
     @Test(arguments: ["", "00", String(repeating: "g", count: 64), String(repeating: "0", count: 66)])
@@ -222,6 +237,32 @@ struct PostgresStoreTests {
         let found = try store.audit(AuditFilter(since: since, reason: "ok", codiceFiscale: cf))
         #expect(found.count == 1 && found.first?.clientAddress == "10.0.0.1" && found.first?.id != nil)
     }
+}
+
+/// The provider secrets row (id 1) is one per database: these tests change it, so they run
+/// one at a time.
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["CNS_TEST_POSTGRES_URL"] != nil))
+struct PostgresSharedSecretsTests {
+    func store() throws -> PostgresStore {
+        let url = try #require(ProcessInfo.processInfo.environment["CNS_TEST_POSTGRES_URL"])
+        guard case .postgres(let target) = try StoreLocation.parse(url) else { throw StoreError(code: -1, reason: "not postgres") }
+        return try PostgresStore.open(target: target)
+    }
+
+    static var kek: KeyEncryptionKey { KeyEncryptionKey.parse(Array(KeyEncryptionKeyTests.hex.utf8))! }
+
+    func row(_ store: PostgresStore) throws -> (version: Int, sealed: String) {
+        try store.withConnection { db throws(StoreError) -> (version: Int, sealed: String) in
+            let row = try db.query("SELECT version, sealed FROM provider_secrets WHERE id = 1").first
+            return (Int(row?[0] ?? "") ?? 0, row?[1] ?? "")
+        }
+    }
+
+    func write(_ store: PostgresStore, version: Int, sealed: String) throws {
+        try store.withConnection { db throws(StoreError) in
+            _ = try db.query("UPDATE provider_secrets SET version = $1, sealed = $2 WHERE id = 1", [.int(version), .text(sealed)])
+        }
+    }
 
     @Test func sharedSecretsAreCreatedOnceAndRotationIsSeenByOthers() throws {
         let store = try store()
@@ -237,6 +278,81 @@ struct PostgresStoreTests {
         #expect(second.currentKeys().signer(.es256)?.kid == newKid)
         let stranger = SharedSecrets(store: store, kek: try #require(KeyEncryptionKey.parse(Array(String(repeating: "e", count: 64).utf8))))
         #expect(throws: SharedSecretsError.self) { try stranger.loadOrCreate(required: [.es256], now: 1_000) }
+    }
+
+    /// Issue 15, item 7: whoever can write the database cannot put an old key set back by
+    /// relabelling its sealed value with a newer version number.
+    @Test func anOldKeySetRelabelledWithANewerVersionIsRefused() throws {
+        let store = try store()
+        let first = SharedSecrets(store: store, kek: Self.kek, refreshInterval: 0)
+        let second = SharedSecrets(store: store, kek: Self.kek, refreshInterval: 0)
+        _ = try first.loadOrCreate(required: [.es256], now: 1_000)
+        _ = try second.loadOrCreate(required: [.es256], now: 1_000)
+        let old = try row(store)
+        let rotated = try first.rotate(algorithms: [.es256], now: Int(Date().timeIntervalSince1970), overlap: 60)
+        let current = try #require(rotated.keys.signer(.es256)?.kid)
+        #expect(second.currentKeys().signer(.es256)?.kid == current)
+        let now = try row(store)
+        #expect(now.version > old.version)
+        // The attacker writes the old sealed key set back, with a version the instances take for newer.
+        try write(store, version: now.version + 1, sealed: old.sealed)
+        #expect(second.currentKeys().signer(.es256)?.kid == current, "a running instance went back to the old keys")
+        // An instance starting now refuses it too.
+        #expect(throws: SharedSecretsError.self) {
+            try SharedSecrets(store: store, kek: Self.kek, refreshInterval: 0).loadOrCreate(required: [.es256], now: 1_000)
+        }
+        // Put the real row back for the other tests.
+        try write(store, version: now.version, sealed: now.sealed)
+    }
+
+    /// The genuine old row (its own version) after a restart: refused by the version the
+    /// instance keeps in its state directory.
+    @Test func anOldKeySetIsRefusedAfterARestart() throws {
+        let store = try store()
+        let directory = try TemporaryDatabase()
+        let versionFile = directory.directory + "/" + SharedSecrets.versionFileName
+        let instance = SharedSecrets(store: store, kek: Self.kek, refreshInterval: 0, versionFile: versionFile)
+        _ = try instance.loadOrCreate(required: [.es256], now: 1_000)
+        let old = try row(store)
+        _ = try instance.rotate(algorithms: [.es256], now: Int(Date().timeIntervalSince1970), overlap: 60)
+        let now = try row(store)
+        #expect(try String(contentsOfFile: versionFile, encoding: .utf8) == "\(now.version)\n")
+        try write(store, version: old.version, sealed: old.sealed)
+        // Restarted (a new instance, the same state directory): refused.
+        #expect(throws: SharedSecretsError.self) {
+            try SharedSecrets(store: store, kek: Self.kek, refreshInterval: 0, versionFile: versionFile).loadOrCreate(required: [.es256], now: 1_000)
+        }
+        try write(store, version: now.version, sealed: now.sealed)
+        _ = try SharedSecrets(store: store, kek: Self.kek, refreshInterval: 0, versionFile: versionFile).loadOrCreate(required: [.es256], now: 1_000)
+    }
+
+    /// The migration path: a row sealed before the version was bound is accepted once, where no
+    /// bound row was ever seen, and re-sealed bound; after that a legacy row is refused.
+    @Test func aLegacyRowIsResealedOnceAndNeverTakenAgain() throws {
+        let store = try store()
+        let seeded = SharedSecrets(store: store, kek: Self.kek, refreshInterval: 0)
+        let secrets = try seeded.loadOrCreate(required: [.es256], now: 1_000)
+        let current = try row(store)
+        let legacy = try Self.kek.seal(KeyFile.encode(secrets), context: KeyEncryptionKey.legacyContext)
+        try write(store, version: current.version, sealed: legacy)
+
+        let directory = try TemporaryDatabase()
+        let versionFile = directory.directory + "/" + SharedSecrets.versionFileName
+        let upgraded = SharedSecrets(store: store, kek: Self.kek, refreshInterval: 0, versionFile: versionFile)
+        let loaded = try upgraded.loadOrCreate(required: [.es256], now: 1_000)
+        #expect(loaded.keys.keys.map(\.kid) == secrets.keys.keys.map(\.kid))
+        let migrated = try row(store)
+        #expect(migrated.version == current.version)
+        #expect(try Self.kek.open(migrated.sealed, version: migrated.version).count > 0)
+        #expect(throws: (any Error).self) { try Self.kek.openLegacy(migrated.sealed) }
+
+        // Someone writes an old-format row again, under a higher version: refused, now and at restart.
+        try write(store, version: migrated.version + 5, sealed: legacy)
+        #expect(upgraded.currentKeys().keys.map(\.kid) == secrets.keys.keys.map(\.kid))
+        #expect(throws: SharedSecretsError.self) {
+            try SharedSecrets(store: store, kek: Self.kek, refreshInterval: 0, versionFile: versionFile).loadOrCreate(required: [.es256], now: 1_000)
+        }
+        try write(store, version: migrated.version, sealed: migrated.sealed)
     }
 }
 

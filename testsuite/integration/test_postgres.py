@@ -373,7 +373,7 @@ def test_check_config_warns_about_a_store_without_verify_full(fresh_gateways, pk
 
 
 def test_store_unit_suite_against_the_private_cluster(cluster):
-    """The Swift PostgresStoreTests need a server: they run here, against this cluster
+    """The Swift Postgres* store suites need a server: they run here, against this cluster
     (`swift test` alone skips them without CNS_TEST_POSTGRES_URL)."""
     swift = shutil.which("swift") or "/opt/swift/usr/bin/swift"
     assert os.access(swift, os.X_OK), "swift not found: install the Swift 6 toolchain and put it on PATH"
@@ -382,7 +382,7 @@ def test_store_unit_suite_against_the_private_cluster(cluster):
     cluster._run("createdb", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", cluster.USER, database)
     url = "postgres://%s@127.0.0.1:%d/%s" % (cluster.USER, cluster.port, database)
     env = dict(os.environ, CNS_TEST_POSTGRES_URL=url)
-    run = subprocess.run([swift, "test", "--filter", "StoreTests.PostgresStoreTests"], cwd=harness.REPO, env=env,
+    run = subprocess.run([swift, "test", "--filter", "StoreTests.Postgres"], cwd=harness.REPO, env=env,
                          capture_output=True, text=True, timeout=1200)
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-4000:]
