@@ -113,9 +113,9 @@ extension Provider {
     }
 
     /// The store's key for one assertion of one client: a hash of the length-prefixed pair, so
-    /// two pairs can never share a key (\"a\" + \"bc\" is not \"ab\" + \"c\") and the key holds no NUL.
+    /// two pairs can never share a key ("a" + "bc" is not "ab" + "c") and the key holds no NUL.
     /// (It used to be `client + NUL + jti`; libpq takes parameters as C strings, so on PostgreSQL
-    /// every assertion of a client was cut to `client` and the second one was a \"replay\".)
+    /// every assertion of a client was cut to `client` and the second one was a "replay".)
     public static func assertionReplayKey(clientID: String, jti: String) -> String {
         let id = Array(clientID.utf8)
         var input = withUnsafeBytes(of: UInt64(id.count).bigEndian, Array.init)
