@@ -119,7 +119,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ], swiftSettings: strict),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "OIDC", "CNS", "JSON"], swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "OIDC", "CNS", "JSON", "HTTP1"], swiftSettings: strict),
         .testTarget(name: "CardToolTests", dependencies: [
             "cns-card", "SmartCard", "VirtualCard", "TLS", "Outbound", "TestSupport",
         ], swiftSettings: strict),

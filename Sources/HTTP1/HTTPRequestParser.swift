@@ -148,6 +148,7 @@ private struct RequestParser {
     mutating func nextLine(isRequestLine: Bool) throws(HTTPParseError) -> Range<Int>? {
         let start = position
         var i = start
+        var requestLine = RequestLineScanner()
         while i < buffer.count {
             if i >= limits.maxHeaderBytes { throw Self.headerTooLarge(limits) }
             let byte = buffer[i]
@@ -161,9 +162,12 @@ private struct RequestParser {
             if byte == ASCII.lf {
                 throw HTTPParseError(status: 400, code: .invalidLineEnding, reason: "bare LF in the request head")
             }
-            if isRequestLine && i - start >= HTTPRequestParser.maxRequestLineBytes {
-                throw HTTPParseError(status: 414, code: .requestLineTooLong,
-                                     reason: "request line longer than \(HTTPRequestParser.maxRequestLineBytes) bytes")
+            if isRequestLine {
+                if i - start >= HTTPRequestParser.maxRequestLineBytes {
+                    throw HTTPParseError(status: 414, code: .requestLineTooLong,
+                                         reason: "request line longer than \(HTTPRequestParser.maxRequestLineBytes) bytes")
+                }
+                try requestLine.accept(byte)
             }
             i += 1
         }

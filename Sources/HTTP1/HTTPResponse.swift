@@ -20,12 +20,18 @@ public struct HTTPResponse: Sendable, Equatable {
     /// connection closes. 1xx, 204 and 304 responses carry neither Content-Length nor body
     /// (RFC 9110 §8.6, §15.3.5, §15.4.5). Control characters in header values are replaced
     /// by spaces, so a value built from request data can never split the response.
-    public func serialize(keepAlive: Bool, requestVersionMinor: Int = 1) -> [UInt8] {
+    ///
+    /// The answer to a HEAD request is the GET answer's head, Content-Length included, and
+    /// never its body (RFC 9110 §9.3.2): the client reads no body after it, so body bytes would
+    /// be taken for the start of the next response on a kept-alive connection. Deciding it
+    /// here, from the request method, covers every handler, including error responses.
+    public func serialize(keepAlive: Bool, requestVersionMinor: Int = 1, requestMethod: String? = nil) -> [UInt8] {
         precondition((100...999).contains(status), "HTTP status \(status) is not three digits")
         let bodyless = status < 200 || status == 204 || status == 304
+        let sendsBody = !bodyless && requestMethod != "HEAD"
         var out: [UInt8] = []
         out.reserveCapacity(64 + headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
-                            + (bodyless ? 0 : body.count))
+                            + (sendsBody ? body.count : 0))
         out.append(contentsOf: "HTTP/1.1 \(status) \(Self.reasonPhrase(status))\r\n".utf8)
         for header in headers {
             precondition(!header.name.isEmpty && header.name.utf8.allSatisfy(ASCII.isTokenChar),
@@ -51,7 +57,7 @@ public struct HTTPResponse: Sendable, Equatable {
             out.append(contentsOf: "Connection: keep-alive\r\n".utf8)
         }
         out.append(contentsOf: "\r\n".utf8)
-        if !bodyless { out.append(contentsOf: body) }
+        if sendsBody { out.append(contentsOf: body) }
         return out
     }
 

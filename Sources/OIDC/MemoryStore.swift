@@ -21,9 +21,10 @@ public final class MemoryStore: OIDCStore {
         state.withLock { $0.codes[record.codeHash] = (record, false, false) }
     }
 
-    public func redeemCode(hash: String, now: Int) throws(StoreError) -> CodeRedemption {
+    public func redeemCode(hash: String, now: Int, check: (AuthorizationCodeRecord) -> String?) throws(StoreError) -> CodeRedemption {
         state.withLock { s in
             guard let entry = s.codes[hash] else { return .unknown }
+            if let reason = check(entry.record) { return .refused(reason: reason) }
             if entry.used {
                 s.codes[hash]?.replayed = true
                 var revoked = 0
@@ -88,14 +89,22 @@ public final class MemoryStore: OIDCStore {
         state.withLock { s in Array(s.audit.filter(filter.matches).prefix(filter.limit)) }
     }
 
-    public func purgeExpired(now: Int) throws(StoreError) -> Int {
+    public func purgeExpired(now: Int, auditBefore: Int64?) throws(StoreError) -> Int {
         state.withLock { s in
-            let before = s.codes.count + s.tokens.count + s.sessions.count + s.assertions.count
+            let before = s.codes.count + s.tokens.count + s.sessions.count + s.assertions.count + s.audit.count
             s.codes = s.codes.filter { $0.value.record.expiresAt + Self.codeReplayWindow > now }
             s.tokens = s.tokens.filter { $0.value.expiresAt > now }
             s.sessions = s.sessions.filter { $0.value.isValid(now: now) }
             s.assertions = s.assertions.filter { $0.value > now }
-            return before - (s.codes.count + s.tokens.count + s.sessions.count + s.assertions.count)
+            if let auditBefore {
+                var deleted = 0
+                s.audit.removeAll { record in
+                    guard record.time < auditBefore, deleted < auditPurgeBatch else { return false }
+                    deleted += 1
+                    return true
+                }
+            }
+            return before - (s.codes.count + s.tokens.count + s.sessions.count + s.assertions.count + s.audit.count)
         }
     }
 }

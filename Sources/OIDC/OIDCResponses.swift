@@ -39,13 +39,16 @@ struct OAuthFailure: Error, Sendable {
     var challenge: String?
     /// The audit trail's reason code, finer than `error` (`code_replayed`, `pkce_failed`, ...).
     var reason: String
+    /// Seconds for `Retry-After`.
+    var retryAfter: Int?
 
-    init(status: Int, error: String, description: String, challenge: String? = nil, reason: String? = nil) {
+    init(status: Int, error: String, description: String, challenge: String? = nil, reason: String? = nil, retryAfter: Int? = nil) {
         self.status = status
         self.error = error
         self.description = description
         self.challenge = challenge
         self.reason = reason ?? error
+        self.retryAfter = retryAfter
     }
 
     static func invalidRequest(_ d: String) -> OAuthFailure { OAuthFailure(status: 400, error: "invalid_request", description: d) }
@@ -63,13 +66,21 @@ struct OAuthFailure: Error, Sendable {
     /// The state store is unreachable: 503 so a relying party (and a balancer) retries,
     /// instead of 500 which says the gateway is broken.
     static func storeUnavailable() -> OAuthFailure {
-        OAuthFailure(status: 503, error: "server_error", description: "temporarily unavailable, try again", reason: "store_unavailable")
+        OAuthFailure(status: 503, error: "server_error", description: "temporarily unavailable, try again", reason: "store_unavailable",
+                     retryAfter: 5)
+    }
+    /// Too many failed client authentications from this source or for this client (RFC 6585
+    /// section 4). RFC 6749 has no error code for it; `temporarily_unavailable` says what to do.
+    static func rateLimited(retryAfter: Int) -> OAuthFailure {
+        OAuthFailure(status: 429, error: "temporarily_unavailable",
+                     description: "too many failed client authentications; retry after \(retryAfter) s", reason: "rate_limited",
+                     retryAfter: retryAfter)
     }
 
     var response: HTTPResponse {
         var r = HTTPResponses.json(status: status, ["error": .string(error), "error_description": .string(description)])
         if let challenge { r.headers.append(HTTPHeader(name: "WWW-Authenticate", value: challenge)) }
-        if status == 503 { r.headers.append(HTTPHeader(name: "Retry-After", value: "5")) }
+        if let retryAfter { r.headers.append(HTTPHeader(name: "Retry-After", value: String(retryAfter))) }
         return r
     }
 }
@@ -111,7 +122,8 @@ enum HTTPResponses {
         return HTTPResponse(status: 200, headers: [
             HTTPHeader(name: "Content-Type", value: "text/html; charset=utf-8"),
             HTTPHeader(name: "Cache-Control", value: "no-store"),
-            HTTPHeader(name: "Content-Security-Policy", value: "default-src 'none'; script-src '\(formPostScriptHash)'"),
+            // frame-ancestors: a page that submits a code must not run inside another site's frame.
+            HTTPHeader(name: "Content-Security-Policy", value: "default-src 'none'; script-src '\(formPostScriptHash)'; frame-ancestors 'none'"),
             HTTPHeader(name: "Referrer-Policy", value: "no-referrer"),
         ] + headers, body: Array(html.utf8))
     }

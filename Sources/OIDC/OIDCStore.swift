@@ -60,6 +60,10 @@ public enum CodeRedemption: Sendable, Equatable {
     case redeemed(AuthorizationCodeRecord)
     /// Second use (RFC 6749 section 4.1.2): refused, and every token the first use issued is revoked.
     case replayed(clientID: String, revokedTokens: Int)
+    /// The presenter is not the one the code was issued to (client, redirect URI, PKCE
+    /// verifier): refused, and the code is left as it was, so whoever holds a leaked code
+    /// cannot burn it (nor, once used, revoke the tokens it gave).
+    case refused(reason: String)
     case expired
     case unknown
 }
@@ -144,9 +148,12 @@ public struct AuditRecord: Sendable, Equatable {
     public var certificateSerial: String?
     public var certificateIssuer: String?
     public var event: String
+    /// A summary (`AuditThrottle`): this many records of `event` and `reason` were not written
+    /// one by one in the window that ended at `time`. Nil for a record of one attempt.
+    public var repeated: Int?
 
     public init(id: Int64? = nil, time: Int64, clientAddress: String, clientID: String, reason: String, codiceFiscale: String? = nil,
-                certificateSerial: String? = nil, certificateIssuer: String? = nil, event: String = "login") {
+                certificateSerial: String? = nil, certificateIssuer: String? = nil, event: String = "login", repeated: Int? = nil) {
         self.id = id
         self.time = time
         self.clientAddress = clientAddress
@@ -156,6 +163,7 @@ public struct AuditRecord: Sendable, Equatable {
         self.certificateSerial = certificateSerial
         self.certificateIssuer = certificateIssuer
         self.event = event
+        self.repeated = repeated
     }
 
     public var json: JSONValue {
@@ -167,6 +175,7 @@ public struct AuditRecord: Sendable, Equatable {
         if let codiceFiscale { o["cf"] = .string(codiceFiscale) }
         if let certificateSerial { o["certificate_serial"] = .string(certificateSerial) }
         if let certificateIssuer { o["certificate_issuer"] = .string(certificateIssuer) }
+        if let repeated { o["repeated"] = .int(repeated) }
         return .object(o)
     }
 }
@@ -207,8 +216,11 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
 /// each method is atomic (one transaction).
 public protocol OIDCStore: Sendable {
     func saveCode(_ record: AuthorizationCodeRecord) throws(StoreError)
-    /// Marks the code spent and returns it; a second presentation revokes the tokens of the first.
-    func redeemCode(hash: String, now: Int) throws(StoreError) -> CodeRedemption
+    /// In one transaction: finds the code, asks `check` whether the presenter may have it (nil:
+    /// yes; else the reason code, and nothing changes), then spends it and returns it; a second
+    /// presentation that passes `check` revokes the tokens of the first. `check` is pure and
+    /// quick: it runs while the code's row is locked.
+    func redeemCode(hash: String, now: Int, check: (AuthorizationCodeRecord) -> String?) throws(StoreError) -> CodeRedemption
     /// False (and nothing saved) when the token's code was replayed in the meantime.
     func saveToken(_ record: IssuedTokenRecord) throws(StoreError) -> Bool
     func token(jti: String) throws(StoreError) -> IssuedTokenRecord?
@@ -232,9 +244,11 @@ public protocol OIDCStore: Sendable {
     /// transaction; the default makes the three calls in that order.
     func completeLogin(_ session: SessionWrite, code: AuthorizationCodeRecord, audit: AuditRecord) throws(StoreError)
 
-    /// Deletes expired codes, tokens, sessions and assertion ids; returns how many rows went.
+    /// Deletes expired codes, tokens, sessions and assertion ids, and audit records older than
+    /// `auditBefore` (Unix ms; nil keeps them all), a bounded batch of those per call so one
+    /// purge never holds the store for long; returns how many rows went.
     @discardableResult
-    func purgeExpired(now: Int) throws(StoreError) -> Int
+    func purgeExpired(now: Int, auditBefore: Int64?) throws(StoreError) -> Int
 }
 
 /// What a login does to the citizen's SSO session.
@@ -245,7 +259,20 @@ public enum SessionWrite: Sendable {
     case create(SessionRecord, replacing: String?)
 }
 
+/// How many audit records one purge deletes at most: a first purge after `retention_days` is set
+/// on a large trail proceeds a batch a minute instead of locking the store for seconds.
+public let auditPurgeBatch = 10_000
+
 extension OIDCStore {
+    /// Expired rows only; the audit trail stays whole.
+    @discardableResult
+    public func purgeExpired(now: Int) throws(StoreError) -> Int { try purgeExpired(now: now, auditBefore: nil) }
+
+    /// Spends the code whoever presents it (tools and tests).
+    public func redeemCode(hash: String, now: Int) throws(StoreError) -> CodeRedemption {
+        try redeemCode(hash: hash, now: now) { _ in nil }
+    }
+
     public func completeLogin(_ session: SessionWrite, code: AuthorizationCodeRecord, audit: AuditRecord) throws(StoreError) {
         switch session {
         case .touch(let idHash, let lastSeen, let idleExpiresAt):

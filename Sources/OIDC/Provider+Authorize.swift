@@ -58,7 +58,7 @@ extension Provider {
             validated = try validate(values, base: base)
         } catch {
             log("oidc_authorize_refused", ["client_id": client.id, "error": error.error])
-            auditAttempt(info: info, clientID: client.id, reason: error.error)
+            auditAttempt(info: info, clientID: client.id, reason: error.error, durable: false)
             return .response(errorRedirect(base, error: error.error, description: error.description))
         }
 
@@ -135,7 +135,7 @@ extension Provider {
     /// A request no redirect may answer; recorded as one attempt of `event`.
     func requestError(_ reason: String, _ detail: String, info: ProviderRequestInfo, clientID: String = "", event: String = "login") -> OIDCOutcome {
         log("oidc_\(event == "login" ? "authorize" : event)_refused", ["reason": reason])
-        auditAttempt(info: info, clientID: clientID, reason: reason, event: event)
+        auditAttempt(info: info, clientID: clientID, reason: reason, event: event, durable: false)
         return .page(.requestError(reason: reason, detail: detail), status: 400, headers: [HTTPHeader(name: "Cache-Control", value: "no-store")])
     }
 
@@ -171,7 +171,9 @@ extension Provider {
             let record = AuditRecord(time: nowMilliseconds, clientAddress: info.clientAddress, clientID: client.id, reason: card.reason,
                                      codiceFiscale: card.subject?.codiceFiscale, certificateSerial: card.certificateSerial,
                                      certificateIssuer: card.certificateIssuer)
-            do { try audit(record) } catch { return storeFailure(error, operation: "audit") }
+            // Anyone can arrive without a card, or with one no trusted CA issued: these are
+            // sampled and counted, not written one by one (AuditThrottle).
+            do { try audit(record, durable: false) } catch { return storeFailure(error, operation: "audit") }
             log("oidc_login", ["client_id": client.id, "reason": card.reason])
             if request.prompt.contains("none") {
                 return .response(errorRedirect(request, error: "login_required", description: "the card was not accepted"))
@@ -201,7 +203,7 @@ extension Provider {
                 sessionWrite = .touch(idHash: existing.idHash, lastSeen: now, idleExpiresAt: idle)
                 session = existing
             } else if request.prompt.contains("none") {
-                auditAttempt(info: info, clientID: client.id, reason: "login_required", subject: subject)
+                auditAttempt(info: info, clientID: client.id, reason: "login_required", subject: subject, durable: true)
                 return .response(errorRedirect(request, error: "login_required", description: "no single sign-on session for this card"))
             } else {
                 // The card proved itself when it signed this connection's handshake: that is the authentication time.
@@ -213,7 +215,7 @@ extension Provider {
                     log("oidc_reauthenticate", ["client_id": client.id])
                     return .response(HTTPResponses.redirect(url, headers: [HTTPHeader(name: "Connection", value: "close")]))
                 case .stale:
-                    auditAttempt(info: info, clientID: client.id, reason: "stale_handshake", subject: subject)
+                    auditAttempt(info: info, clientID: client.id, reason: "stale_handshake", subject: subject, durable: true)
                     log("oidc_login", ["client_id": client.id, "reason": "stale_handshake"])
                     let back = errorURL(request, error: "login_required", description: "the card did not sign a new connection")
                     return .page(.loginFailed(reason: "stale_handshake", clientName: client.name, backURL: back), status: 403,
@@ -255,12 +257,14 @@ extension Provider {
     }
 
     /// One audit record for an attempt that ended before a code was issued; a store failure is
-    /// logged (the page the citizen gets does not depend on it).
-    func auditAttempt(info: ProviderRequestInfo, clientID: String, reason: String, subject: LoginSubject? = nil, event: String = "login") {
+    /// logged (the page the citizen gets does not depend on it). `durable` when an accepted
+    /// card (or its session) made the attempt; otherwise it is throttled.
+    func auditAttempt(info: ProviderRequestInfo, clientID: String, reason: String, subject: LoginSubject? = nil, event: String = "login",
+                      durable: Bool) {
         do {
             try audit(AuditRecord(time: nowMilliseconds, clientAddress: info.clientAddress, clientID: clientID, reason: reason,
                                   codiceFiscale: subject?.codiceFiscale, certificateSerial: subject?.certificateSerial,
-                                  certificateIssuer: subject?.certificateIssuer, event: event))
+                                  certificateIssuer: subject?.certificateIssuer, event: event), durable: durable)
         } catch {
             log("oidc_store_error", ["operation": "audit", "error": error.description])
         }

@@ -52,7 +52,8 @@ extension Provider {
             return storeFailure(error, operation: "logout")
         }
         log("oidc_logout", ["client_id": client?.id ?? ""])
-        auditAttempt(info: info, clientID: client?.id ?? "", reason: "ok", subject: subject, event: "logout")
+        // A logout that ended a session is the citizen's; one without a session anyone can send.
+        auditAttempt(info: info, clientID: client?.id ?? "", reason: "ok", subject: subject, event: "logout", durable: subject != nil)
         let clear = HTTPHeader(name: "Set-Cookie", value: "\(Self.sessionCookie)=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
         if let target {
             var parameters: [(String, String)] = []
@@ -69,7 +70,8 @@ extension Provider {
         let subjectTypes = Set(configuration.clients.map(\.subjectType.rawValue)).union(["public"]).sorted().map(JSONValue.string)
         let authMethods: [JSONValue] = ClientAuthMethod.allCases.map { .string($0.rawValue) }
         let assertionAlgorithms: [JSONValue] = JWSAlgorithm.allCases.map { .string($0.rawValue) }
-        return [
+        let binding = configuration.clients.contains(where: \.certificateBoundAccessTokens)
+        var document: [String: JSONValue] = [
             "issuer": .string(configuration.issuer),
             // Without the interstitial page the public /authorize would only redirect to the
             // login listener: services send the browser there directly, one TLS handshake and
@@ -99,9 +101,18 @@ extension Provider {
             "claims_parameter_supported": false,
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
-            "tls_client_certificate_bound_access_tokens": true,
+            // RFC 8705 section 3.3: only as far as it is enforced, i.e. for the clients registered for it.
+            "tls_client_certificate_bound_access_tokens": .bool(binding),
             "authorization_response_iss_parameter_supported": true,
             "ui_locales_supported": ["it", "en"],
         ]
+        if binding && configuration.loginBaseURL != configuration.issuer {
+            // RFC 8705 section 5: a bound token is usable where the card is presented, the login listener.
+            document["mtls_endpoint_aliases"] = [
+                "userinfo_endpoint": .string(configuration.loginBaseURL + Endpoint.userinfo.rawValue),
+                "introspection_endpoint": .string(configuration.loginBaseURL + Endpoint.introspect.rawValue),
+            ]
+        }
+        return .object(document)
     }
 }

@@ -25,9 +25,24 @@ extension Provider {
         return (decoded.claims, record)
     }
 
+    /// RFC 8705 section 3: a token carrying `cnf.x5t#S256` is honoured only on a connection
+    /// that presented that certificate. Every token that says it is bound is checked, whoever
+    /// it was issued to.
+    func checkBinding(_ claims: [String: JSONValue], info: ProviderRequestInfo) throws(OAuthFailure) {
+        guard let cnf = claims["cnf"] else { return }
+        guard let bound = cnf["x5t#S256"]?.stringValue else {
+            throw .invalidToken("the access token's confirmation method is not supported", reason: "token_binding_mismatch")
+        }
+        let presented = info.clientCertificateThumbprint.flatMap(Hex.decode).map { Base64URL.encode($0) }
+        guard let presented, ConstantTime.equals(Array(presented.utf8), Array(bound.utf8)) else {
+            throw .invalidToken("the access token is bound to a certificate this connection did not present",
+                                reason: "token_binding_mismatch")
+        }
+    }
+
     /// OIDC Core section 5.3. The token comes in the Authorization header (RFC 6750 section 2.1)
     /// or, for POST, in the form body (section 2.2).
-    func userinfo(_ request: HTTPRequest, audit draft: AuditDraft) throws(OAuthFailure) -> HTTPResponse {
+    func userinfo(_ request: HTTPRequest, info: ProviderRequestInfo, audit draft: AuditDraft) throws(OAuthFailure) -> HTTPResponse {
         var token: String?
         if let authorization = request.header("Authorization") {
             let parts = authorization.split(separator: " ", maxSplits: 1)
@@ -42,9 +57,11 @@ extension Provider {
         guard let token else {
             throw OAuthFailure(status: 401, error: "invalid_request", description: "an access token is required", challenge: "Bearer")
         }
-        let (_, record) = try verifyAccessToken(token)
+        let (tokenClaims, record) = try verifyAccessToken(token)
         draft.clientID = record.clientID
         draft.subject = record.subject
+        try checkBinding(tokenClaims, info: info)
+        draft.authenticated = true
         guard let client = configuration.client(record.clientID) else { throw .invalidToken("the client is no longer registered") }
         var claims = ClaimCatalog.userClaims(for: record.subject, scopes: record.scopes, allowed: client.claims, now: now())
         claims["sub"] = .string(record.sub)
@@ -52,9 +69,11 @@ extension Provider {
     }
 
     /// RFC 7662. A client may introspect only its own tokens; anything else is simply inactive.
-    func introspect(_ request: HTTPRequest, audit draft: AuditDraft) throws(OAuthFailure) -> HTTPResponse {
+    /// A bound token is active only for a caller presenting its certificate (RFC 8705 section 3).
+    func introspect(_ request: HTTPRequest, info: ProviderRequestInfo, audit draft: AuditDraft) throws(OAuthFailure) -> HTTPResponse {
         let form = try formParameters(request)
-        let client = try authenticateClient(request, form: form, endpoint: .introspect, audit: draft)
+        let client = try authenticateClient(request, form: form, endpoint: .introspect, info: info, audit: draft)
+        draft.authenticated = true
         guard let token = form["token"] else { throw .invalidRequest("token is required") }
         let verified: (claims: [String: JSONValue], record: IssuedTokenRecord)
         do {
@@ -69,6 +88,12 @@ extension Provider {
             return HTTPResponses.json(status: 200, ["active": false])
         }
         draft.subject = record.subject
+        do {
+            try checkBinding(claims, info: info)
+        } catch {
+            draft.reason = error.reason
+            return HTTPResponses.json(status: 200, ["active": false])
+        }
         var body: [String: JSONValue] = ["active": true, "token_type": "Bearer"]
         for name in ["scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "cnf", "auth_time", "acr"] {
             if let value = claims[name] { body[name] = value }
@@ -77,9 +102,10 @@ extension Provider {
     }
 
     /// RFC 7009. Unknown or invalid tokens are answered 200, as section 2.2 says.
-    func revoke(_ request: HTTPRequest, audit draft: AuditDraft) throws(OAuthFailure) -> HTTPResponse {
+    func revoke(_ request: HTTPRequest, info: ProviderRequestInfo, audit draft: AuditDraft) throws(OAuthFailure) -> HTTPResponse {
         let form = try formParameters(request)
-        let client = try authenticateClient(request, form: form, endpoint: .revoke, audit: draft)
+        let client = try authenticateClient(request, form: form, endpoint: .revoke, info: info, audit: draft)
+        draft.authenticated = true
         guard let token = form["token"] else { throw .invalidRequest("token is required") }
         if let hint = form["token_type_hint"], hint != "access_token" && hint != "refresh_token" {
             throw OAuthFailure(status: 400, error: "unsupported_token_type", description: "unknown token_type_hint")

@@ -33,13 +33,19 @@ public struct ProviderRequestInfo {
     public var requestsClientCertificate: Bool
     public var clientAddress: String
     public var cookieHeader: String?
+    /// Lowercase hex SHA-256 of the client certificate presented on this connection (whatever
+    /// its verdict: the TLS handshake proved possession of its key), nil when none was. What a
+    /// certificate-bound access token is compared with (RFC 8705 section 3).
+    public var clientCertificateThumbprint: String?
     /// The connection's card, for the requests that `Provider.needsCard` names; nil otherwise.
     public var card: CardLogin?
 
-    public init(requestsClientCertificate: Bool, clientAddress: String, cookieHeader: String?, card: CardLogin?) {
+    public init(requestsClientCertificate: Bool, clientAddress: String, cookieHeader: String?, clientCertificateThumbprint: String? = nil,
+                card: CardLogin?) {
         self.requestsClientCertificate = requestsClientCertificate
         self.clientAddress = clientAddress
         self.cookieHeader = cookieHeader
+        self.clientCertificateThumbprint = clientCertificateThumbprint.map { $0.lowercased() }
         self.card = card
     }
 }
@@ -60,6 +66,10 @@ public final class Provider: Sendable {
     let now: @Sendable () -> Date
     let log: @Sendable (_ event: String, _ fields: [String: String]) -> Void
     let secrets = SecretVerifier()
+    /// Failed client authentications per source and client id (Provider+ClientAuth.swift).
+    public let clientAuthLimiter: ClientAuthLimiter
+    /// The audit of failures nobody authenticated for, sampled and counted (`audit(_:durable:)`).
+    public let auditThrottle: AuditThrottle
     let lastPurge = Atomic<Int>(0)
 
     public static let sessionCookie = "__Host-cns_session"
@@ -71,11 +81,16 @@ public final class Provider: Sendable {
     }
 
     /// `keySource` is called on every use of the keys (JWKS, signing, verifying): it must be
-    /// cheap (a cached set), and must not block for long.
+    /// cheap (a cached set), and must not block for long. `clientAuthLimiter` is shared by the
+    /// providers of successive generations, so a reload does not forgive a flood; by default
+    /// a new one with `configuration.clientAuthLimits`.
     public init(configuration: ProviderConfiguration, keySource: @escaping @Sendable () -> KeySet, store: any OIDCStore,
                 pairwiseSalt: [UInt8], now: @escaping @Sendable () -> Date = { Date() },
+                clientAuthLimiter: ClientAuthLimiter? = nil, auditThrottle: AuditThrottle? = nil,
                 log: @escaping @Sendable (_ event: String, _ fields: [String: String]) -> Void = { _, _ in }) {
         self.configuration = configuration
+        self.clientAuthLimiter = clientAuthLimiter ?? ClientAuthLimiter(settings: configuration.clientAuthLimits)
+        self.auditThrottle = auditThrottle ?? AuditThrottle(settings: configuration.auditThrottle)
         let prefix = configuration.pathPrefix
         self.endpointsByPath = Dictionary(uniqueKeysWithValues: Endpoint.allCases.map { (prefix + $0.rawValue, $0) })
         self.keySource = keySource
@@ -135,16 +150,22 @@ public final class Provider: Sendable {
             response.headers[0].value = "application/jwk-set+json"
             return .response(response)
         case .authorize: return authorize(request, info: info)
-        case .token: return .response(backChannel("token", info) { (draft) throws(OAuthFailure) in try token(request, audit: draft) })
-        case .userinfo: return .response(backChannel("userinfo", info) { (draft) throws(OAuthFailure) in try userinfo(request, audit: draft) })
+        case .token: return .response(backChannel("token", info) { (draft) throws(OAuthFailure) in try token(request, info: info, audit: draft) })
+        case .userinfo:
+            return .response(backChannel("userinfo", info) { (draft) throws(OAuthFailure) in try userinfo(request, info: info, audit: draft) })
         case .introspect:
-            return .response(backChannel("introspect", info) { (draft) throws(OAuthFailure) in try introspect(request, audit: draft) })
-        case .revoke: return .response(backChannel("revoke", info) { (draft) throws(OAuthFailure) in try revoke(request, audit: draft) })
+            return .response(backChannel("introspect", info) { (draft) throws(OAuthFailure) in
+                try introspect(request, info: info, audit: draft)
+            })
+        case .revoke:
+            return .response(backChannel("revoke", info) { (draft) throws(OAuthFailure) in try revoke(request, info: info, audit: draft) })
         case .logout: return logout(request, info: info)
         }
     }
 
-    /// Runs a back-channel endpoint and leaves one audit record for the call, success or not.
+    /// Runs a back-channel endpoint and leaves one audit record for the call, success or not:
+    /// durable when the caller authenticated (client credentials, or a valid access token
+    /// presented as it must be), throttled when it did not.
     func backChannel(_ event: String, _ info: ProviderRequestInfo, _ body: (AuditDraft) throws(OAuthFailure) -> HTTPResponse) -> HTTPResponse {
         let draft = AuditDraft()
         let response: HTTPResponse
@@ -162,7 +183,8 @@ public final class Provider: Sendable {
         do {
             try audit(AuditRecord(time: nowMilliseconds, clientAddress: info.clientAddress, clientID: draft.clientID, reason: draft.reason,
                                   codiceFiscale: draft.subject?.codiceFiscale, certificateSerial: draft.subject?.certificateSerial,
-                                  certificateIssuer: draft.subject?.certificateIssuer, event: event))
+                                  certificateIssuer: draft.subject?.certificateIssuer, event: event),
+                      durable: draft.reason == "ok" || draft.authenticated)
         } catch {
             log("oidc_store_error", ["operation": "audit", "error": error.description])
         }
@@ -170,14 +192,18 @@ public final class Provider: Sendable {
 
     var nowMilliseconds: Int64 { Int64((now().timeIntervalSince1970 * 1000).rounded(.down)) }
 
-    /// Expired rows go at most once a minute, on whichever thread comes first.
+    /// Expired rows (and audit records past `[audit] retention_days`) go at most once a
+    /// minute, on whichever thread comes first; the audit summaries of ended windows are
+    /// written then too, so their counts do not wait for the next failure of the same kind.
     func purgeIfDue() {
         let now = clock
         let last = lastPurge.load(ordering: .relaxed)
         guard now - last >= 60, lastPurge.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged else { return }
         do {
-            let removed = try store.purgeExpired(now: now)
+            let retention = configuration.auditRetentionDays
+            let removed = try store.purgeExpired(now: now, auditBefore: retention > 0 ? Int64(now - retention * 86_400) * 1000 : nil)
             if removed > 0 { log("oidc_purge", ["rows": "\(removed)"]) }
+            for summary in auditThrottle.flush(now: self.now().timeIntervalSince1970) { try store.appendAudit(summary) }
         } catch {
             log("oidc_store_error", ["operation": "purge", "error": error.description])
         }
@@ -219,8 +245,18 @@ public final class Provider: Sendable {
         }
     }
 
+    /// A durable record: one per login, token issued, or anything an authenticated party did.
     public func audit(_ record: AuditRecord) throws(StoreError) {
         try store.appendAudit(record)
+    }
+
+    /// `durable: false` for a failure nobody authenticated for: it goes through the throttle
+    /// (sampled, the rest counted into a summary record), so a flood cannot fill the disk.
+    func audit(_ record: AuditRecord, durable: Bool) throws(StoreError) {
+        guard !durable else { return try store.appendAudit(record) }
+        let (write, summaries) = auditThrottle.admit(record, now: now().timeIntervalSince1970)
+        for summary in summaries { try store.appendAudit(summary) }
+        if write { try store.appendAudit(record) }
     }
 }
 
@@ -231,28 +267,47 @@ final class AuditDraft {
     var subject: LoginSubject?
     /// "ok", or the reason code of what went wrong.
     var reason = "ok"
+    /// The caller proved who it is (client authentication, or a valid token presented as it
+    /// must be): its failures are audited one by one, like successes.
+    var authenticated = false
 }
 
-/// Remembers secrets that verified, so the slow hash runs once per client and secret, not
-/// on every token request (the loop threads cannot afford 100 ms per request). The cache
-/// holds an HMAC of the secret under a per-process random key, never the secret.
+/// Remembers secrets that verified against a slow (PBKDF2) hash, so it runs once per client
+/// and secret, not on every token request. The cache holds an HMAC of the secret under a
+/// per-process random key, never the secret. A fast (generated-secret) hash is simply checked.
 final class SecretVerifier: Sendable {
     private let key = SymmetricKey(size: .bits256)
     private let verified = Mutex<[String: Set<Data>]>([:])
+    /// PBKDF2 runs so far (what the rate limit is there to bound).
+    let slowRuns = Atomic<Int>(0)
 
+    /// May run PBKDF2.
     func verify(_ secret: String, client: ClientRegistration) -> Bool {
-        guard let hash = client.secretHash else { return false }
-        // The hash's parameters, unambiguously (lengths first), then the secret.
-        var input = withUnsafeBytes(of: (hash.salt.count, hash.hash.count, hash.iterations), Array.init)
-        input += hash.salt + hash.hash
-        input += Array(secret.utf8)
-        let mac = Data(HMAC<SHA256>.authenticationCode(for: input, using: key))
-        if verified.withLock({ $0[client.id]?.contains(mac) ?? false }) { return true }
-        guard hash.matches(secret) else { return false }
+        if let cheap = verifyIfCheap(secret, client: client) { return cheap }
+        slowRuns.add(1, ordering: .relaxed)
+        guard let hash = client.secretHash, hash.matches(secret) else { return false }
+        let mac = cacheKey(secret, hash)
         verified.withLock { cache in
             if (cache[client.id]?.count ?? 0) >= 4 { cache[client.id] = [] }
             cache[client.id, default: []].insert(mac)
         }
         return true
+    }
+
+    /// The answer when it costs no PBKDF2 run (a fast hash, or a slow one that verified
+    /// before); nil when only the slow hash could tell.
+    func verifyIfCheap(_ secret: String, client: ClientRegistration) -> Bool? {
+        guard let hash = client.secretHash else { return false }
+        guard hash.isSlow else { return hash.matches(secret) }
+        let mac = cacheKey(secret, hash)
+        return verified.withLock({ $0[client.id]?.contains(mac) ?? false }) ? true : nil
+    }
+
+    /// The hash's parameters, unambiguously (lengths first), then the secret.
+    private func cacheKey(_ secret: String, _ hash: SecretHash) -> Data {
+        var input = withUnsafeBytes(of: (hash.salt.count, hash.hash.count), Array.init)
+        input += Array(hash.description.utf8) + [0]
+        input += Array(secret.utf8)
+        return Data(HMAC<SHA256>.authenticationCode(for: input, using: key))
     }
 }

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Posix
 
 /// How a client authenticates at the token, introspection and revocation endpoints
 /// (OIDC Core section 9; `none` = a public client, which must use PKCE).
@@ -36,12 +37,17 @@ public struct ClientRegistration: Sendable {
     public var accessTokenLifetime: Int
     public var idTokenLifetime: Int
     public var requirePKCE: Bool
+    /// RFC 8705 section 3: this client's access tokens carry `cnf.x5t#S256` of the card that
+    /// logged in, and are honoured only on a connection that presents that card. For a client
+    /// running in the citizen's browser; a service's back end has no card to present.
+    public var certificateBoundAccessTokens: Bool
 
     public init(id: String, name: String? = nil, secretHash: SecretHash? = nil, keys: [VerificationKey] = [], jwksURI: String? = nil,
                 authMethods: Set<ClientAuthMethod>? = nil, redirectURIs: [String], postLogoutRedirectURIs: [String] = [],
                 scopes: [String] = ClaimCatalog.supportedScopes, claims: Set<String> = Set(ClaimCatalog.supportedClaims),
                 idTokenAlgorithm: JWSAlgorithm = .es256, subjectType: SubjectType = .public, sectorIdentifier: String? = nil,
-                accessTokenLifetime: Int = 300, idTokenLifetime: Int = 300, requirePKCE: Bool = false) {
+                accessTokenLifetime: Int = 300, idTokenLifetime: Int = 300, requirePKCE: Bool = false,
+                certificateBoundAccessTokens: Bool = false) {
         self.id = id
         self.name = name ?? id
         self.secretHash = secretHash
@@ -66,6 +72,7 @@ public struct ClientRegistration: Sendable {
         self.accessTokenLifetime = accessTokenLifetime
         self.idTokenLifetime = idTokenLifetime
         self.requirePKCE = requirePKCE
+        self.certificateBoundAccessTokens = certificateBoundAccessTokens
     }
 
     public var isPublic: Bool { authMethods == [.none] }
@@ -86,10 +93,18 @@ public struct ProviderConfiguration: Sendable {
     public var sessionMaxLifetime: Int
     public var acr: String
     public var clients: [ClientRegistration]
+    /// How many failed client authentications pass before 429 (`[oidc] client_auth_*`).
+    public var clientAuthLimits: ClientAuthLimiter.Settings
+    /// `[audit] retention_days`: audit records older than this many days are purged; 0 keeps them.
+    public var auditRetentionDays: Int
+    /// `[audit] unauthenticated_failures_per_minute`.
+    public var auditThrottle: AuditThrottle.Settings
 
     public init(issuer: String, loginBaseURL: String? = nil, interstitial: Bool = true, signingAlgorithm: JWSAlgorithm = .es256,
                 codeLifetime: Int = 60, sessionIdleTimeout: Int = 1800, sessionMaxLifetime: Int = 28_800,
-                acr: String = ProviderConfiguration.defaultACR, clients: [ClientRegistration]) {
+                acr: String = ProviderConfiguration.defaultACR, clients: [ClientRegistration],
+                clientAuthLimits: ClientAuthLimiter.Settings = ClientAuthLimiter.Settings(), auditRetentionDays: Int = 0,
+                auditThrottle: AuditThrottle.Settings = AuditThrottle.Settings()) {
         self.issuer = Self.trimmed(issuer)
         self.loginBaseURL = Self.trimmed(loginBaseURL ?? issuer)
         self.interstitial = interstitial
@@ -99,6 +114,9 @@ public struct ProviderConfiguration: Sendable {
         self.sessionMaxLifetime = sessionMaxLifetime
         self.acr = acr
         self.clients = clients
+        self.clientAuthLimits = clientAuthLimits
+        self.auditRetentionDays = auditRetentionDays
+        self.auditThrottle = auditThrottle
     }
 
     public static let defaultACR = "urn:cns-gateway:acr:ts-cns"
@@ -122,7 +140,7 @@ public struct ProviderConfiguration: Sendable {
 
 /// The rules every registered redirect URI (and issuer) must follow.
 public enum RedirectURIRule {
-    /// Nil when acceptable, else why not: absolute https, or http only to a loopback host
+    /// Nil when acceptable, else why not: absolute https, or http only to a loopback IP literal
     /// (RFC 8252 section 7.3, for tests); no fragment (RFC 6749 section 3.1.2); no user info.
     public static func problem(_ text: String) -> String? {
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
@@ -133,13 +151,18 @@ public enum RedirectURIRule {
         if components.user != nil || components.password != nil { return "\"\(text)\" must not contain user information" }
         switch scheme {
         case "https": return nil
-        case "http": return isLoopback(host) ? nil : "\"\(text)\" must use https (http only for loopback hosts)"
+        case "http": return isLoopback(host) ? nil : "\"\(text)\" must use https (http only for 127.0.0.0/8 and [::1])"
         default: return "\"\(text)\" must use https"
         }
     }
 
+    /// RFC 8252 section 8.3: loopback by IP literal only. A name (`localhost`, or
+    /// `127.evil.example`, which a prefix test took for loopback) is resolved by whoever
+    /// resolves it; only 127.0.0.0/8 and ::1 are sure never to leave the machine.
     static func isLoopback(_ host: String) -> Bool {
-        let h = host.lowercased().trimmingScalars { $0 == "[" || $0 == "]" }
-        return h == "localhost" || h == "::1" || h.hasPrefix("127.")
+        var literal = Substring(host)
+        if literal.hasPrefix("[") && literal.hasSuffix("]") { literal = literal.dropFirst().dropLast() }
+        guard let bytes = SocketAddress.parseIP(String(literal)) else { return false }
+        return bytes.count == 4 ? bytes[0] == 127 : bytes == [UInt8](repeating: 0, count: 15) + [1]
     }
 }

@@ -23,9 +23,20 @@ public final class CNSCard {
     static let securityEnvironment: UInt8 = 0x03
     static let authenticationKey: UInt8 = 0x01
 
+    /// The one buffer every command carrying a PIN or PUK is built in (header, Lc, two
+    /// 8-byte blocks at most), wiped as soon as the command has been sent.
+    let secretCommand: UnsafeMutableRawBufferPointer
+
     public init(transport: any APDUTransport, atr: [UInt8]) {
         channel = CardChannel(transport: transport)
         cardType = (try? ATR(atr)).flatMap(CNSCardType.init(atr:))
+        secretCommand = UnsafeMutableRawBufferPointer.allocate(byteCount: 5 + 2 * CardSecret.maximumLength, alignment: 8)
+        secretCommand.initializeMemory(as: UInt8.self, repeating: 0)
+    }
+
+    deinit {
+        wipeMemory(secretCommand)
+        secretCommand.deallocate()
     }
 
     // MARK: files
@@ -154,22 +165,47 @@ public final class CNSCard {
 
     /// VERIFY `00 20 00 <ref> 08 <pin padded with FF>`. Throws `.wrongPIN(triesLeft:)` on
     /// 63Cx and `.pinBlocked` on 6983.
+    /// The secrets are used once: they are wiped when the command has been sent, whatever
+    /// the card answers.
     public func verify(pin: CardSecret) throws(SmartCardError) {
-        let response = try channel.send(CommandAPDU(ins: 0x20, p1: 0x00, p2: pinReference, data: pin.padded))
+        let response = try sendSecrets(ins: 0x20, pin)
         try Self.checkSecretStatus(response, kind: .pin, operation: "VERIFY")
     }
 
     /// CHANGE REFERENCE DATA `00 24 00 <ref> 10 <old8><new8>`.
     public func changePIN(old: CardSecret, new: CardSecret) throws(SmartCardError) {
-        let response = try channel.send(CommandAPDU(ins: 0x24, p1: 0x00, p2: pinReference, data: old.padded + new.padded))
+        let response = try sendSecrets(ins: 0x24, old, new)
         try Self.checkSecretStatus(response, kind: .pin, operation: "CHANGE REFERENCE DATA")
     }
 
     /// RESET RETRY COUNTER `00 2C 00 <PIN ref> 10 <puk8><new8>`: unblocks the PIN and sets
     /// a new one. 63Cx / 6983 here are about the PUK.
     public func unblockPIN(puk: CardSecret, newPIN: CardSecret) throws(SmartCardError) {
-        let response = try channel.send(CommandAPDU(ins: 0x2C, p1: 0x00, p2: pinReference, data: puk.padded + newPIN.padded))
+        let response = try sendSecrets(ins: 0x2C, puk, newPIN)
         try Self.checkSecretStatus(response, kind: .puk, operation: "RESET RETRY COUNTER")
+    }
+
+    /// `00 <ins> 00 <PIN ref> Lc <blocks>` built in `secretCommand` and sent from there; then
+    /// the command buffer and the secrets are wiped, also when the transport fails.
+    private func sendSecrets(ins: UInt8, _ first: CardSecret, _ second: CardSecret? = nil) throws(SmartCardError) -> ResponseAPDU {
+        defer {
+            wipeMemory(secretCommand)
+            first.wipe()
+            second?.wipe()
+        }
+        let length = CardSecret.maximumLength * (second == nil ? 1 : 2)
+        secretCommand[0] = 0x00
+        secretCommand[1] = ins
+        secretCommand[2] = 0x00
+        secretCommand[3] = pinReference
+        secretCommand[4] = UInt8(length)
+        try first.withPaddedBlock { (block) throws(SmartCardError) in
+            UnsafeMutableRawBufferPointer(rebasing: secretCommand[5..<(5 + block.count)]).copyMemory(from: block)
+        }
+        try second?.withPaddedBlock { (block) throws(SmartCardError) in
+            UnsafeMutableRawBufferPointer(rebasing: secretCommand[(5 + block.count)...]).copyMemory(from: block)
+        }
+        return try channel.sendEncoded(UnsafeRawBufferPointer(rebasing: secretCommand[0..<(5 + length)]))
     }
 
     static func checkSecretStatus(_ response: ResponseAPDU, kind: CardSecret.Kind, operation: String) throws(SmartCardError) {

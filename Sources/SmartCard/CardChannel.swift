@@ -19,6 +19,20 @@ public struct CardChannel {
             retry.le = response.sw2 == 0 ? 256 : Int(response.sw2)
             response = try ResponseAPDU(parsing: transport.transmit(retry.encoded()))
         }
+        return try collect(response, cla: command.cla)
+    }
+
+    /// A command already encoded in the caller's buffer (one carrying a PIN or PUK), sent as
+    /// it is: no copy is made, so wiping that buffer afterwards leaves nothing behind. Such a
+    /// command has data and no Le, so 6Cxx cannot apply; 61xx is still collected.
+    func sendEncoded(_ command: UnsafeRawBufferPointer) throws(SmartCardError) -> ResponseAPDU {
+        let response = try ResponseAPDU(parsing: transport.transmit(command))
+        return try collect(response, cla: command.first ?? 0)
+    }
+
+    /// 61xx: the rest of the answer, fetched with GET RESPONSE.
+    private func collect(_ first: ResponseAPDU, cla: UInt8) throws(SmartCardError) -> ResponseAPDU {
+        var response = first
         guard response.sw1 == 0x61 else { return response }
         var data = response.data
         var rounds = 0
@@ -27,7 +41,7 @@ public struct CardChannel {
             guard rounds <= Self.maxGetResponseRounds else {
                 throw SmartCardError(.malformedResponse, "the card kept answering 61xx to GET RESPONSE")
             }
-            let getResponse = CommandAPDU(cla: command.cla & 0x03, ins: 0xC0, p1: 0, p2: 0,
+            let getResponse = CommandAPDU(cla: cla & 0x03, ins: 0xC0, p1: 0, p2: 0,
                                           le: response.sw2 == 0 ? 256 : Int(response.sw2))
             response = try ResponseAPDU(parsing: transport.transmit(getResponse.encoded()))
             data += response.data

@@ -2,8 +2,20 @@ internal import CPCSC
 
 /// Anything that carries raw command APDUs to a card and brings back raw responses:
 /// a PC/SC connection, or an in-memory card in tests.
+///
+/// The command is lent as a buffer, not an array, so a command carrying a PIN goes to the
+/// card from the one buffer it was built in, which the caller wipes right after (an array
+/// argument would be one more copy nobody wipes).
 public protocol APDUTransport: AnyObject {
-    func transmit(_ command: [UInt8]) throws(SmartCardError) -> [UInt8]
+    func transmit(_ command: UnsafeRawBufferPointer) throws(SmartCardError) -> [UInt8]
+}
+
+extension APDUTransport {
+    public func transmit(_ command: [UInt8]) throws(SmartCardError) -> [UInt8] {
+        try command.withUnsafeBytes { buffer in
+            Result { () throws(SmartCardError) -> [UInt8] in try transmit(buffer) }
+        }.get()
+    }
 }
 
 /// The transmission protocol pcsc-lite negotiated with the card.
@@ -63,7 +75,7 @@ public final class CardConnection: APDUTransport {
                           transmissionProtocol: Self.map(proto))
     }
 
-    public func transmit(_ command: [UInt8]) throws(SmartCardError) -> [UInt8] {
+    public func transmit(_ command: UnsafeRawBufferPointer) throws(SmartCardError) -> [UInt8] {
         precondition(connected, "transmit on a disconnected card")
         // What the SCARD_PCI_T0 / SCARD_PCI_T1 macros point at: the protocol and the
         // size of this header, nothing else.
@@ -71,7 +83,8 @@ public final class CardConnection: APDUTransport {
                                        cbPciLength: DWORD(MemoryLayout<SCARD_IO_REQUEST>.size))
         var response = [UInt8](repeating: 0, count: 65538)
         var responseLength = DWORD(response.count)
-        let rv = SCardTransmit(handle, &sendPCI, command, DWORD(command.count), nil, &response, &responseLength)
+        let rv = SCardTransmit(handle, &sendPCI, command.baseAddress?.assumingMemoryBound(to: UInt8.self), DWORD(command.count),
+                               nil, &response, &responseLength)
         try PCSCContext.check(rv, "the card did not answer")
         return Array(response.prefix(Int(responseLength)))
     }

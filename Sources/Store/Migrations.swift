@@ -51,6 +51,11 @@ enum Migrations {
         CREATE TABLE provider_secrets (
             id {int} PRIMARY KEY, version {int} NOT NULL, updated_at {int} NOT NULL, kek_id TEXT NOT NULL, sealed TEXT NOT NULL);
         """,
+        // 3: summary rows of the audit trail: how many records of one event and reason were
+        // counted instead of written (AuditThrottle). NULL on the record of one attempt.
+        """
+        ALTER TABLE audit ADD COLUMN repeated {int};
+        """,
     ]
 
     static func steps(_ dialect: Dialect) -> [String] { templates.map(dialect.render) }

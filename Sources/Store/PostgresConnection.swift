@@ -72,8 +72,15 @@ final class PostgresConnection: @unchecked Sendable {
     }
 
     /// One statement with `$1...` parameters, sent separately from the text (no quoting, no injection).
+    ///
+    /// libpq reads each parameter as a C string, so a NUL would silently cut it short (two
+    /// different values becoming one key); PostgreSQL `text` cannot hold a NUL anyway. Such a
+    /// parameter is refused here, loudly, instead.
     @discardableResult
     func query(_ sql: String, _ parameters: [SQLValue] = []) throws(StoreError) -> PostgresRows {
+        for case .text(let text) in parameters where text.utf8.contains(0) {
+            throw StoreError(code: StoreError.serverErrorCode, reason: "a text parameter contains NUL (in: \(sql.prefix(60)))")
+        }
         let texts: [UnsafeMutablePointer<CChar>?] = parameters.map { value in
             switch value {
             case .int(let v): strdup(String(v))

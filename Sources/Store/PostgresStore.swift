@@ -92,31 +92,29 @@ public final class PostgresStore: OIDCStore, Sendable {
         }
     }
 
-    public func redeemCode(hash: String, now: Int) throws(StoreError) -> CodeRedemption {
+    public func redeemCode(hash: String, now: Int, check: (AuthorizationCodeRecord) -> String?) throws(StoreError) -> CodeRedemption {
         try run { db throws(StoreError) -> CodeRedemption in
-            // The race is decided here: concurrent UPDATEs of one row queue on its lock and each
-            // re-checks `used_at IS NULL` after the winner commits, so one row comes back once.
-            let won = try db.query("""
-                UPDATE codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2
-                RETURNING client_id, expires_at, data
-                """, [.text(hash), .int(now)])
-            if let row = won.first {
-                guard let client = row[0], let expires = row[1].flatMap(Int.init), let data = row[2],
+            try db.transaction { () throws(StoreError) -> CodeRedemption in
+                // The race is decided here: FOR UPDATE locks the row, so concurrent presentations
+                // of one code (on any instance) queue on it, and each reads the row as the one
+                // before it committed it. The check runs on the locked row, before anything is
+                // written: a presenter that fails it leaves the code as it was.
+                guard let row = try db.query("SELECT client_id, expires_at, used_at, data FROM codes WHERE code_hash = $1 FOR UPDATE",
+                                             [.text(hash)]).first else { return .unknown }
+                guard let client = row[0], let expires = row[1].flatMap(Int.init), let data = row[3],
                       let payload = JSONValue.decode(Array(data.utf8)),
                       let record = AuthorizationCodeRecord(codeHash: hash, clientID: client, expiresAt: expires, payload: payload)
                 else { throw StoreError(code: -1, reason: "code row unreadable") }
-                return .redeemed(record)
-            }
-            return try db.transaction { () throws(StoreError) -> CodeRedemption in
-                let replayed = try db.query("UPDATE codes SET replayed_at = $2 WHERE code_hash = $1 AND used_at IS NOT NULL RETURNING client_id",
-                                            [.text(hash), .int(now)])
-                if let row = replayed.first {
+                if let reason = check(record) { return .refused(reason: reason) }
+                if row[2] != nil {
+                    try db.query("UPDATE codes SET replayed_at = $2 WHERE code_hash = $1", [.text(hash), .int(now)])
                     let revoked = try db.query("UPDATE tokens SET revoked_at = $2 WHERE code_hash = $1 AND revoked_at IS NULL",
                                                [.text(hash), .int(now)])
-                    return .replayed(clientID: row[0] ?? "", revokedTokens: revoked.affected)
+                    return .replayed(clientID: client, revokedTokens: revoked.affected)
                 }
-                let exists = try db.query("SELECT 1 FROM codes WHERE code_hash = $1", [.text(hash)])
-                return exists.first == nil ? .unknown : .expired
+                if now >= expires { return .expired }
+                try db.query("UPDATE codes SET used_at = $2 WHERE code_hash = $1", [.text(hash), .int(now)])
+                return .redeemed(record)
             }
         }
     }
@@ -218,18 +216,22 @@ public final class PostgresStore: OIDCStore, Sendable {
     // MARK: audit
 
     public func appendAudit(_ r: AuditRecord) throws(StoreError) {
+        // Text from a certificate or a request may hold a NUL, which PostgreSQL text cannot:
+        // the record is kept with U+FFFD in its place rather than lost (or the login failed).
+        let clean: (String) -> String = { $0.utf8.contains(0) ? $0.replacing("\u{0}", with: "\u{FFFD}") : $0 }
         // Autocommit: the server has flushed its WAL (synchronous_commit=on) when this returns.
         try run { db throws(StoreError) in
             try db.query("""
-                INSERT INTO audit (time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                """, [.int(r.time), .text(r.event), .text(r.clientAddress), .text(r.clientID), .text(r.reason),
-                      .optional(r.codiceFiscale), .optional(r.certificateSerial), .optional(r.certificateIssuer)])
+                INSERT INTO audit (time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer, repeated)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                """, [.int(r.time), .text(clean(r.event)), .text(clean(r.clientAddress)), .text(clean(r.clientID)), .text(clean(r.reason)),
+                      .optional(r.codiceFiscale.map(clean)), .optional(r.certificateSerial.map(clean)),
+                      .optional(r.certificateIssuer.map(clean)), .optional(r.repeated)])
         }
     }
 
     public func audit(_ filter: AuditFilter) throws(StoreError) -> [AuditRecord] {
-        var sql = "SELECT id, time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer FROM audit WHERE TRUE"
+        var sql = "SELECT id, time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer, repeated FROM audit WHERE TRUE"
         var parameters: [SQLValue] = []
         func add(_ clause: String, _ value: SQLValue) {
             parameters.append(value)
@@ -244,17 +246,22 @@ public final class PostgresStore: OIDCStore, Sendable {
             try db.query(sql, parameters).rows.map { row in
                 AuditRecord(id: Int64(row[0] ?? ""), time: Int64(row[1] ?? "") ?? 0, clientAddress: row[3] ?? "", clientID: row[4] ?? "",
                             reason: row[5] ?? "", codiceFiscale: row[6], certificateSerial: row[7], certificateIssuer: row[8],
-                            event: row[2] ?? "")
+                            event: row[2] ?? "", repeated: row[9].flatMap { Int($0) })
             }
         }
     }
 
     // MARK: purge
 
-    public func purgeExpired(now: Int) throws(StoreError) -> Int {
+    public func purgeExpired(now: Int, auditBefore: Int64?) throws(StoreError) -> Int {
         try run { db throws(StoreError) -> Int in
             try db.transaction { () throws(StoreError) -> Int in
                 var removed = 0
+                if let auditBefore {
+                    // `[audit] retention_days`, a batch at a time (by the time index).
+                    removed += try db.query("DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE time_ms < $1 ORDER BY time_ms LIMIT $2)",
+                                            [.int(auditBefore), .int(auditPurgeBatch)]).affected
+                }
                 removed += try db.query("DELETE FROM codes WHERE expires_at + $1 <= $2", [.int(SQLiteStore.codeReplayWindow), .int(now)]).affected
                 removed += try db.query("DELETE FROM tokens WHERE expires_at <= $1", [.int(now)]).affected
                 removed += try db.query("DELETE FROM sessions WHERE idle_expires_at <= $1 OR absolute_expires_at <= $1", [.int(now)]).affected

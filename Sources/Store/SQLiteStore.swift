@@ -64,14 +64,20 @@ public final class SQLiteStore: OIDCStore, @unchecked Sendable {
                      [.text(record.codeHash), .text(record.clientID), .int(record.expiresAt), .text(record.payload.text)])
     }
 
-    public func redeemCode(hash: String, now: Int) throws(StoreError) -> CodeRedemption {
+    public func redeemCode(hash: String, now: Int, check: (AuthorizationCodeRecord) -> String?) throws(StoreError) -> CodeRedemption {
         try locked { (db) throws(StoreError) -> CodeRedemption in
+            // BEGIN IMMEDIATE holds the write lock from the first read: no other process can
+            // spend the code between the check and the update.
             try db.transaction { () throws(StoreError) -> CodeRedemption in
                 var found: (client: String, expires: Int, used: Bool, data: String)?
                 try db.query("SELECT client_id, expires_at, used_at, data FROM codes WHERE code_hash = ?", [.text(hash)]) { row in
                     found = (row.text(0) ?? "", Int(row.int(1)), !row.isNull(2), row.text(3) ?? "")
                 }
                 guard let found else { return .unknown }
+                guard let payload = JSONValue.decode(Array(found.data.utf8)),
+                      let record = AuthorizationCodeRecord(codeHash: hash, clientID: found.client, expiresAt: found.expires, payload: payload)
+                else { throw StoreError(code: -1, reason: "code row unreadable") }
+                if let reason = check(record) { return .refused(reason: reason) }
                 if found.used {
                     try db.query("UPDATE codes SET replayed_at = ? WHERE code_hash = ?", [.int(now), .text(hash)])
                     try db.query("UPDATE tokens SET revoked_at = ? WHERE code_hash = ? AND revoked_at IS NULL", [.int(now), .text(hash)])
@@ -79,9 +85,7 @@ public final class SQLiteStore: OIDCStore, @unchecked Sendable {
                 }
                 if now >= found.expires { return .expired }
                 try db.query("UPDATE codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL", [.int(now), .text(hash)])
-                guard db.changes == 1, let payload = JSONValue.decode(Array(found.data.utf8)),
-                      let record = AuthorizationCodeRecord(codeHash: hash, clientID: found.client, expiresAt: found.expires, payload: payload)
-                else { throw StoreError(code: -1, reason: "code row unreadable") }
+                guard db.changes == 1 else { throw StoreError(code: -1, reason: "code row changed under the write lock") }
                 return .redeemed(record)
             }
         }
@@ -203,10 +207,10 @@ public final class SQLiteStore: OIDCStore, @unchecked Sendable {
 
     private static func insert(_ r: AuditRecord, into db: SQLiteConnection) throws(StoreError) {
         try db.query("""
-            INSERT INTO audit (time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO audit (time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer, repeated)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, [.int(r.time), .text(r.event), .text(r.clientAddress), .text(r.clientID), .text(r.reason),
-                  .optional(r.codiceFiscale), .optional(r.certificateSerial), .optional(r.certificateIssuer)])
+                  .optional(r.codiceFiscale), .optional(r.certificateSerial), .optional(r.certificateIssuer), .optional(r.repeated)])
     }
 
     /// One transaction and one (shared) fsync for the whole end of a login.
@@ -229,7 +233,7 @@ public final class SQLiteStore: OIDCStore, @unchecked Sendable {
     }
 
     public func audit(_ filter: AuditFilter) throws(StoreError) -> [AuditRecord] {
-        var sql = "SELECT id, time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer FROM audit WHERE 1 = 1"
+        var sql = "SELECT id, time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer, repeated FROM audit WHERE 1 = 1"
         var parameters: [SQLValue] = []
         if let since = filter.since { sql += " AND time_ms >= ?"; parameters.append(.int(since)) }
         if let reason = filter.reason { sql += " AND reason = ?"; parameters.append(.text(reason)) }
@@ -241,7 +245,8 @@ public final class SQLiteStore: OIDCStore, @unchecked Sendable {
             try db.query(sql, parameters) { row in
                 records.append(AuditRecord(id: row.int(0), time: row.int(1), clientAddress: row.text(3) ?? "", clientID: row.text(4) ?? "",
                                            reason: row.text(5) ?? "", codiceFiscale: row.text(6), certificateSerial: row.text(7),
-                                           certificateIssuer: row.text(8), event: row.text(2) ?? ""))
+                                           certificateIssuer: row.text(8), event: row.text(2) ?? "",
+                                           repeated: row.isNull(9) ? nil : Int(row.int(9))))
             }
             return records
         }
@@ -252,10 +257,16 @@ public final class SQLiteStore: OIDCStore, @unchecked Sendable {
     /// Codes stay this long past expiry so a late second use is still recognised and revokes.
     static let codeReplayWindow = 600
 
-    public func purgeExpired(now: Int) throws(StoreError) -> Int {
+    public func purgeExpired(now: Int, auditBefore: Int64?) throws(StoreError) -> Int {
         try locked { (db) throws(StoreError) -> Int in
             try db.transaction { () throws(StoreError) -> Int in
                 var removed = 0
+                if let auditBefore {
+                    // `[audit] retention_days`, a batch at a time (by the time index).
+                    try db.query("DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE time_ms < ? ORDER BY time_ms LIMIT ?)",
+                                 [.int(auditBefore), .int(auditPurgeBatch)])
+                    removed += db.changes
+                }
                 try db.query("DELETE FROM codes WHERE expires_at + ? <= ?", [.int(Self.codeReplayWindow), .int(now)])
                 removed += db.changes
                 try db.query("DELETE FROM tokens WHERE expires_at <= ?", [.int(now)])

@@ -4,6 +4,7 @@ import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
+import Posix
 import Synchronization
 
 /// The local key that encrypts the provider's secrets in the shared database
@@ -59,18 +60,37 @@ public struct KeyEncryptionKey: Sendable {
         return key
     }
 
-    /// Bound into every seal, so a sealed value cannot be moved to another purpose.
-    static let context = Array("cns-gateway provider secrets v1".utf8)
+    /// The authenticated data of every seal: the purpose, and the key-set version the row
+    /// claims. Whoever can write the database can put back an old sealed key set, but not
+    /// relabel it with a newer version number (it would not open), so the instances, which
+    /// never go back to a lower version, keep the keys they have.
+    static func context(version: Int) -> [UInt8] {
+        Array("cns-gateway provider secrets v2".utf8) + [0] + withUnsafeBytes(of: Int64(version).bigEndian, Array.init)
+    }
 
-    func seal(_ plaintext: [UInt8]) throws -> String {
-        let box = try AES.GCM.seal(plaintext, using: key, authenticating: Self.context)
+    /// What rows sealed before the version was bound carry (see `SharedSecrets` for when one
+    /// is still accepted, once, to be re-sealed).
+    static let legacyContext = Array("cns-gateway provider secrets v1".utf8)
+
+    func seal(_ plaintext: [UInt8], version: Int) throws -> String {
+        try seal(plaintext, context: Self.context(version: version))
+    }
+
+    func open(_ sealed: String, version: Int) throws -> Data {
+        try open(sealed, context: Self.context(version: version))
+    }
+
+    func openLegacy(_ sealed: String) throws -> Data { try open(sealed, context: Self.legacyContext) }
+
+    func seal(_ plaintext: [UInt8], context: [UInt8]) throws -> String {
+        let box = try AES.GCM.seal(plaintext, using: key, authenticating: context)
         guard let combined = box.combined else { throw CryptoKitError.incorrectParameterSize }
         return combined.base64EncodedString()
     }
 
-    func open(_ sealed: String) throws -> Data {
+    private func open(_ sealed: String, context: [UInt8]) throws -> Data {
         guard let data = Data(base64Encoded: sealed) else { throw CryptoKitError.incorrectParameterSize }
-        return try AES.GCM.open(AES.GCM.SealedBox(combined: data), using: key, authenticating: Self.context)
+        return try AES.GCM.open(AES.GCM.SealedBox(combined: data), using: key, authenticating: context)
     }
 }
 
@@ -80,12 +100,22 @@ public struct SharedSecretsError: Error, Sendable, CustomStringConvertible {
 }
 
 /// The provider's signing keys and pairwise salt, kept once for every instance in the shared
-/// database (one row, AES-256-GCM under the local key-encryption key). `keys rotate` on any
-/// instance changes the row; every instance re-reads it at most `refreshInterval` seconds later.
+/// database (one row, AES-256-GCM under the local key-encryption key, the row's version bound
+/// into the seal). `keys rotate` on any instance changes the row; every instance re-reads it
+/// at most `refreshInterval` seconds later.
+///
+/// Rollback: an instance never takes a version lower than the highest it has seen, and keeps
+/// that number in `versionFile` (in the state directory) so a restart does not forget it. A
+/// row sealed before versions were bound (`legacyContext`) is accepted only where no bound
+/// row was ever seen (the first start after the upgrade), and is re-sealed bound at once.
 public final class SharedSecrets: Sendable {
     let store: PostgresStore
     let kek: KeyEncryptionKey
     let refreshInterval: Double
+    /// The highest version this instance has used, kept across restarts; nil: memory only.
+    let versionFile: String?
+    /// The highest version seen; -1: none seen (nor in `versionFile`), so a legacy row may be migrated.
+    private let highest = Mutex<Int>(-1)
 
     private struct Cache {
         var keys: KeySet
@@ -101,10 +131,10 @@ public final class SharedSecrets: Sendable {
 
     /// The process-wide instance for `store`: its cache outlives a SIGHUP reload, so a reload
     /// while the database is away keeps serving with the keys read before.
-    public static func open(store: PostgresStore, kek: KeyEncryptionKey) -> SharedSecrets {
+    public static func open(store: PostgresStore, kek: KeyEncryptionKey, versionFile: String? = nil) -> SharedSecrets {
         instances.withLock { instances in
-            if let existing = instances[store.target], existing.kek.id == kek.id { return existing }
-            let created = SharedSecrets(store: store, kek: kek)
+            if let existing = instances[store.target], existing.kek.id == kek.id, existing.versionFile == versionFile { return existing }
+            let created = SharedSecrets(store: store, kek: kek, versionFile: versionFile)
             instances[store.target] = created
             return created
         }
@@ -113,26 +143,48 @@ public final class SharedSecrets: Sendable {
     /// The secrets read or written last by this process.
     public var lastKnown: ProviderSecrets? { lastLoaded.withLock { $0 } }
 
-    public init(store: PostgresStore, kek: KeyEncryptionKey, refreshInterval: Double = 5) {
+    public init(store: PostgresStore, kek: KeyEncryptionKey, refreshInterval: Double = 5, versionFile: String? = nil) {
         self.store = store
         self.kek = kek
         self.refreshInterval = refreshInterval
+        self.versionFile = versionFile
+        if let versionFile, let data = FileManager.default.contents(atPath: versionFile),
+           let version = Int(String(decoding: data, as: UTF8.self).trimmingScalars(where: \.isWhitespaceOrNewline)) {
+            highest.withLock { $0 = version }
+        }
     }
+
+    /// The file's name in the state directory.
+    public static let versionFileName = "provider-secrets.version"
 
     /// Serializes writers (first start of several instances, two operators rotating at once).
     static let lockKey: Int64 = 0x636E_735F_6777_0002
 
-    private func decode(version: String?, kekID: String?, sealed: String?) throws(SharedSecretsError) -> (ProviderSecrets, Int) {
+    /// The row's secrets and version; `legacy` when it was sealed before versions were bound,
+    /// which is accepted only with `migrating` (see the type's comment).
+    private func decode(version: String?, kekID: String?, sealed: String?,
+                        migrating: Bool) throws(SharedSecretsError) -> (secrets: ProviderSecrets, version: Int, legacy: Bool) {
         guard let sealed, let version = version.flatMap(Int.init) else { throw SharedSecretsError(reason: "provider_secrets row incomplete") }
         guard kekID == kek.id else {
             throw SharedSecretsError(reason: "the provider secrets in the database were sealed with another key-encryption key (\(kekID ?? "?"), this instance has \(kek.id))")
         }
+        let seen = highest.withLock { $0 }
+        guard version >= seen else {
+            throw SharedSecretsError(reason: "the provider secrets in the database are version \(version), older than version \(seen) this instance has used: refusing to roll the signing keys back (if the database was restored from a backup on purpose, remove \(versionFile ?? "the version file") and restart)")
+        }
+        var legacy = false
         let plaintext: Data
-        do { plaintext = try kek.open(sealed) } catch {
-            throw SharedSecretsError(reason: "the provider secrets in the database do not decrypt: \(error)")
+        do {
+            plaintext = try kek.open(sealed, version: version)
+        } catch {
+            guard migrating, seen < 0, let old = try? kek.openLegacy(sealed) else {
+                throw SharedSecretsError(reason: "the provider secrets in the database do not decrypt for version \(version): \(error)")
+            }
+            plaintext = old
+            legacy = true
         }
         do {
-            return (try KeyFile.decode(Array(plaintext), source: "database provider_secrets"), version)
+            return (try KeyFile.decode(Array(plaintext), source: "database provider_secrets"), version, legacy)
         } catch {
             throw SharedSecretsError(reason: error.description)
         }
@@ -145,16 +197,22 @@ public final class SharedSecrets: Sendable {
             return try store.withTransaction { db throws(StoreError) -> ProviderSecrets in
                 try db.query("SELECT pg_advisory_xact_lock($1)", [.int(Self.lockKey)])
                 let row = try db.query("SELECT version, kek_id, sealed FROM provider_secrets WHERE id = 1").first
-                var current: (ProviderSecrets, Int)?
+                var current: (secrets: ProviderSecrets, version: Int, legacy: Bool)?
                 do {
-                    if let row { current = try decode(version: row[0], kekID: row[1], sealed: row[2]) }
-                    guard let changed = try change(current?.0) else {
+                    if let row { current = try decode(version: row[0], kekID: row[1], sealed: row[2], migrating: true) }
+                    guard let changed = try change(current?.secrets) else {
                         guard let current else { throw SharedSecretsError(reason: "no provider secrets") }
-                        remember(current.0, version: current.1)
-                        return current.0
+                        if current.legacy {
+                            // The migration: the same key set and version, sealed with the version bound.
+                            let sealed = try kek.seal(KeyFile.encode(current.secrets), version: current.version)
+                            try db.query("UPDATE provider_secrets SET sealed = $1, updated_at = $2 WHERE id = 1",
+                                         [.text(sealed), .int(now)])
+                        }
+                        remember(current.secrets, version: current.version)
+                        return current.secrets
                     }
-                    let sealed = try kek.seal(KeyFile.encode(changed))
-                    let version = (current?.1 ?? 0) + 1
+                    let version = (current?.version ?? 0) + 1
+                    let sealed = try kek.seal(KeyFile.encode(changed), version: version)
                     try db.query("""
                         INSERT INTO provider_secrets (id, version, updated_at, kek_id, sealed) VALUES (1, $1, $2, $3, $4)
                         ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
@@ -203,6 +261,14 @@ public final class SharedSecrets: Sendable {
 
     private func remember(_ secrets: ProviderSecrets, version: Int) {
         lastLoaded.withLock { $0 = secrets }
+        let raised = highest.withLock { seen -> Bool in
+            guard version > seen else { return false }
+            seen = version
+            return true
+        }
+        // Best effort: without the file, a restart merely forgets the number (the running
+        // instances still refuse to go back).
+        if raised, let versionFile { try? AtomicFile.write(Array("\(version)\n".utf8), to: versionFile, mode: 0o600) }
         let keys = secrets.keys
         let at = Date().timeIntervalSince1970
         cache.withLock { cache in
@@ -229,9 +295,11 @@ public final class SharedSecrets: Sendable {
         }
         var result = keys
         var version: Int?
-        if let row = fresh ?? nil, let decoded = try? decode(version: row.version, kekID: row.kek, sealed: row.sealed) {
-            result = decoded.0.keys
-            version = decoded.1
+        // A running instance never migrates: a legacy row now can only have been written by hand.
+        if let row = fresh ?? nil, let decoded = try? decode(version: row.version, kekID: row.kek, sealed: row.sealed, migrating: false) {
+            result = decoded.secrets.keys
+            version = decoded.version
+            remember(decoded.secrets, version: decoded.version)
         }
         cache.withLock { cache in
             guard var c = cache else { return }

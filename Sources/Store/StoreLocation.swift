@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Posix
 
 /// Where the state lives, from `[store] url`: the embedded SQLite file or a shared
 /// PostgreSQL database. Parsing is pure (no I/O) so every rule is unit-tested.
@@ -89,6 +90,27 @@ public struct PostgresTarget: Sendable, Equatable, Hashable, CustomStringConvert
 
     /// For logs: never the password.
     public var description: String { "postgres://\(user)@\(host):\(port)/\(database)" }
+
+    /// Why this connection can be read or changed on its way, or nil: the whole login rests on
+    /// the database (a code row written there is a login, a session row a signed-in citizen),
+    /// so anyone between the gateway and the server must not be able to pose as the server.
+    /// Only `sslmode=verify-full` checks the server's certificate and name; a host on this
+    /// machine (loopback, or a Unix socket directory) has no one in between.
+    public var transportWarning: String? {
+        if parameters["sslmode"] == "verify-full" || isLocalHost { return nil }
+        let mode = parameters["sslmode"].map { "sslmode=\($0)" } ?? "no sslmode (libpq then tries TLS without checking the server)"
+        return "\(description) has \(mode): whoever is on the network path to \(host) can read the connection or pose as the database, "
+            + "and whoever can write the database can mint logins; add sslmode=verify-full and sslrootcert=/path/to/ca.pem"
+    }
+
+    /// A Unix socket directory, `localhost`, or an IP literal in 127.0.0.0/8 or ::1.
+    var isLocalHost: Bool {
+        if host.hasPrefix("/") || host.lowercased() == "localhost" { return true }
+        var literal = Substring(host)
+        if literal.hasPrefix("[") && literal.hasSuffix("]") { literal = literal.dropFirst().dropLast() }
+        guard let bytes = SocketAddress.parseIP(String(literal)) else { return false }
+        return bytes.count == 4 ? bytes[0] == 127 : bytes == [UInt8](repeating: 0, count: 15) + [1]
+    }
 
     /// Seconds libpq waits for a connection (its minimum effective value is 2).
     public var connectTimeout: Int { parameters["connect_timeout"].flatMap(Int.init) ?? 3 }

@@ -89,8 +89,8 @@ public final class CNSCardEmulator: APDUTransport {
     }
 
     /// `APDUTransport`, so tests can drive the card without PC/SC.
-    public func transmit(_ command: [UInt8]) throws(SmartCardError) -> [UInt8] {
-        process(command)
+    public func transmit(_ command: UnsafeRawBufferPointer) throws(SmartCardError) -> [UInt8] {
+        process(Array(command))
     }
 
     public func process(_ bytes: [UInt8]) -> [UInt8] {

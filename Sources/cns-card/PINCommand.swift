@@ -58,7 +58,11 @@ struct PINCommand: ParsableCommand {
         let new = try input.read(.pin, prompt: "New PIN: ")
         if options.pinFD == nil {
             let again = try input.read(.pin, prompt: "New PIN again: ")
-            guard again.matches(padded: new.padded) else { throw InputError("the two new PINs differ") }
+            defer { again.wipe() }
+            guard again.matches(new) else {
+                new.wipe()
+                throw InputError("the two new PINs differ")
+            }
         }
         return new
     }

@@ -31,10 +31,11 @@ struct CheckConfig: ParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() throws {
-        let problems = ConfigCheck.run(path: options.config)
-        for problem in problems { print(problem) }
-        if !problems.isEmpty { throw ExitCode(1) }
-        print("\(options.config): ok")
+        let report = ConfigCheck.check(path: options.config)
+        for problem in report.problems { print(problem) }
+        for warning in report.warnings { print("warning: \(warning)") }
+        if !report.problems.isEmpty { throw ExitCode(1) }
+        print("\(options.config): ok" + (report.warnings.isEmpty ? "" : " (with \(report.warnings.count) warning\(report.warnings.count == 1 ? "" : "s"))"))
     }
 }
 

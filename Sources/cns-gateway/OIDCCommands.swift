@@ -8,23 +8,27 @@ import Posix
 struct HashSecret: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hash-secret",
-        abstract: "Print the secret_hash (PBKDF2-SHA256, PHC format) of a client secret read from standard input.")
+        abstract: "Print the secret_hash (PHC format) of a client secret read from standard input (PBKDF2-SHA256), or of a new one.",
+        discussion: """
+            A secret a person chose is hashed with PBKDF2-SHA256 ($pbkdf2-sha256$...), slow on purpose. \
+            With --generate the gateway makes the secret (256 random bits, nothing to guess) and stores a one-pass \
+            keyed hash ($hmac-sha256$...), so checking it costs the gateway nothing. Prefer --generate.
+            """)
 
-    @Flag(name: .long, help: "Generate a new random secret; print it on the first line and its hash on the second.")
+    @Flag(name: .long, help: "Generate a new random secret; print it on the first line and its hash ($hmac-sha256$...) on the second.")
     var generate = false
 
     func run() throws {
-        let secret: String
         if generate {
-            secret = OIDCAdmin.generateSecret()
-            print(secret)
-        } else {
-            guard let line = readLine(strippingNewline: true), !line.isEmpty else {
-                throw ValidationError("no secret on standard input")
-            }
-            secret = line
+            let made = OIDCAdmin.generateSecret()
+            print(made.secret)
+            print(made.hash)
+            return
         }
-        print(OIDCAdmin.hashSecret(secret))
+        guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+            throw ValidationError("no secret on standard input")
+        }
+        print(OIDCAdmin.hashSecret(line))
     }
 }
 

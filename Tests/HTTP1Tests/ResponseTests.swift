@@ -56,3 +56,27 @@ import Testing
         #expect(HTTPResponse.reasonPhrase(status) == phrase)
     }
 }
+
+/// HEAD gets the head a GET would get, Content-Length included, and never a body: the body
+/// bytes would be read as the start of the next response on a kept-alive connection.
+@Suite struct HeadResponseTests {
+    static let json = HTTPResponse(status: 200, headers: [HTTPHeader(name: "Content-Type", value: "application/json")],
+                                   body: bytes("{\"keys\":[]}"))
+
+    @Test func headKeepsTheHeadersAndLengthButSendsNoBody() {
+        let get = String(decoding: Self.json.serialize(keepAlive: true, requestMethod: "GET"), as: UTF8.self)
+        let head = String(decoding: Self.json.serialize(keepAlive: true, requestMethod: "HEAD"), as: UTF8.self)
+        #expect(get == "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"keys\":[]}")
+        #expect(head == "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n")
+    }
+
+    @Test(arguments: [200, 404, 405, 500])
+    func noStatusGivesHeadABody(_ status: Int) {
+        let response = HTTPResponse(status: status, body: bytes("{\"error\":\"x\"}"))
+        for keepAlive in [true, false] {
+            let out = response.serialize(keepAlive: keepAlive, requestMethod: "HEAD")
+            let text = String(decoding: out, as: UTF8.self)
+            #expect(text.hasSuffix("\r\n\r\n") && text.contains("Content-Length: 13\r\n"), "\(text)")
+        }
+    }
+}

@@ -93,12 +93,32 @@ import Testing
     }
 
     @Test func weakOrMalformedHashesAreRefused() {
-        let weak = SecretHash(iterations: 1000, salt: Array(repeating: 1, count: 16), hash: Array(repeating: 2, count: 32))
+        let weak = SecretHash(scheme: .pbkdf2SHA256(iterations: 1000), salt: Array(repeating: 1, count: 16), hash: Array(repeating: 2, count: 32))
         #expect(throws: SecretHash.ParseError.weakIterations(1000)) { try SecretHash(phc: weak.description) }
         #expect(throws: SecretHash.ParseError.format) { try SecretHash(phc: "$argon2id$v=19$m=65536$abc$def") }
         #expect(throws: SecretHash.ParseError.format) { try SecretHash(phc: "plaintext") }
+        // A fast hash has no iterations, a 32-byte hash and a salt of 16 bytes or more.
+        #expect(throws: SecretHash.ParseError.format) { try SecretHash(phc: "$hmac-sha256$i=1$c2FsdHNhbHRzYWx0c2FsdA$" + "A" * 43) }
+        #expect(throws: SecretHash.ParseError.format) { try SecretHash(phc: "$hmac-sha256$c2FsdA$" + "A" * 43) }
+        #expect(throws: SecretHash.ParseError.format) { try SecretHash(phc: "$hmac-sha256$c2FsdHNhbHRzYWx0c2FsdA$QUJD") }
+    }
+
+    /// Issue 15, item 2: a generated secret (256 random bits) is stored with a one-pass keyed
+    /// hash; a person's secret keeps PBKDF2; the PHC name says which.
+    @Test func generatedSecretsGetAFastKeyedHash() throws {
+        let secret = Token.random()
+        let fast = SecretHash.makeForGenerated(secret: secret)
+        #expect(fast.description.hasPrefix("$hmac-sha256$") && !fast.isSlow)
+        let parsed = try SecretHash(phc: fast.description)
+        #expect(parsed == fast && parsed.matches(secret))
+        #expect(!parsed.matches(secret + "x") && !parsed.matches(""))
+        // The salt keys the hash: the same secret hashes differently each time.
+        #expect(SecretHash.makeForGenerated(secret: secret).description != fast.description)
+        #expect(SecretHash.make(secret: "chosen by a person", iterations: SecretHash.minimumIterations).isSlow)
     }
 }
+
+private func * (text: String, count: Int) -> String { String(repeating: text, count: count) }
 
 @Suite struct KeySetTests {
     @Test func rotationPublishesOldAndNewThenRetires() throws {

@@ -32,10 +32,14 @@ final class TestWorld: @unchecked Sendable {
                 "kid": "client-key-1"]
     }
 
-    init(interstitial: Bool = true, subjectType: SubjectType = .public, signing: JWSAlgorithm = .es256) {
+    /// `boundClient` adds "cup-web", a public client in the browser registered for
+    /// certificate-bound access tokens (RFC 8705).
+    init(interstitial: Bool = true, subjectType: SubjectType = .public, signing: JWSAlgorithm = .es256, boundClient: Bool = false,
+         clientAuthLimits: ClientAuthLimiter.Settings = ClientAuthLimiter.Settings(),
+         auditThrottle: AuditThrottle.Settings = AuditThrottle.Settings()) {
         let clock = Clock()
         self.clock = clock
-        let clients = [
+        var clients = [
             ClientRegistration(id: "fse", name: "Fascicolo sanitario", secretHash: Self.secretHash,
                                redirectURIs: ["https://fse.example.it/callback", "http://127.0.0.1:9999/cb"],
                                postLogoutRedirectURIs: ["https://fse.example.it/bye"], idTokenAlgorithm: signing, subjectType: subjectType),
@@ -43,17 +47,24 @@ final class TestWorld: @unchecked Sendable {
             ClientRegistration(id: "jwtclient", keys: [try! VerificationKey(jwk: Self.clientJWK)],
                                redirectURIs: ["https://bandi.example.it/cb"]),
         ]
+        if boundClient {
+            clients.append(ClientRegistration(id: "cup-web", name: "Prenotazioni (web)", redirectURIs: ["https://cup.example.it/app"],
+                                              certificateBoundAccessTokens: true))
+        }
         let configuration = ProviderConfiguration(issuer: Self.issuer, loginBaseURL: "https://login.example.it:8443",
-                                                  interstitial: interstitial, signingAlgorithm: .es256, clients: clients)
+                                                  interstitial: interstitial, signingAlgorithm: .es256, clients: clients,
+                                                  clientAuthLimits: clientAuthLimits, auditThrottle: auditThrottle)
         let now = Int(clock.time)
         let keys = try! KeySet(keys: []).completed(with: configuration.requiredAlgorithms, now: now).0
         provider = Provider(configuration: configuration, keys: keys, store: store, pairwiseSalt: Array(repeating: 7, count: 32),
                             now: { Date(timeIntervalSince1970: clock.time) })
     }
 
+    /// `certificate`: the lowercase hex SHA-256 of the client certificate on the connection.
     func info(card: CardLogin? = CardLogin(reason: "ok", subject: TestWorld.subject), login: Bool = true,
-              cookie: String? = nil) -> ProviderRequestInfo {
-        ProviderRequestInfo(requestsClientCertificate: login, clientAddress: "192.0.2.1", cookieHeader: cookie,
+              cookie: String? = nil, certificate: String? = nil, address: String = "192.0.2.1") -> ProviderRequestInfo {
+        ProviderRequestInfo(requestsClientCertificate: login, clientAddress: address, cookieHeader: cookie,
+                            clientCertificateThumbprint: certificate,
                             card: card ?? CardLogin(reason: "no_certificate", subject: nil))
     }
 
@@ -61,11 +72,11 @@ final class TestWorld: @unchecked Sendable {
         provider.handle(HTTPRequest(method: "GET", target: target), info: info ?? self.info())
     }
 
-    func post(_ path: String, form: [(String, String)], headers: [HTTPHeader] = []) -> HTTPResponse {
+    func post(_ path: String, form: [(String, String)], headers: [HTTPHeader] = [], info: ProviderRequestInfo? = nil) -> HTTPResponse {
         let request = HTTPRequest(method: "POST", target: path,
                                   headers: [HTTPHeader(name: "Content-Type", value: "application/x-www-form-urlencoded")] + headers,
                                   body: Array(FormEncoder.encode(form).utf8))
-        guard case .response(let response)? = provider.handle(request, info: info(login: false)) else {
+        guard case .response(let response)? = provider.handle(request, info: info ?? self.info(login: false)) else {
             fatalError("expected a response for \(path)")
         }
         return response

@@ -65,7 +65,8 @@ import Testing
 
     @Test func secretsArePaddedAndNeverPrinted() throws {
         let pin = try CardSecret("12345", kind: .pin)
-        #expect(pin.padded == [0x31, 0x32, 0x33, 0x34, 0x35, 0xFF, 0xFF, 0xFF])
+        #expect(pin.matches(padded: [0x31, 0x32, 0x33, 0x34, 0x35, 0xFF, 0xFF, 0xFF]))
+        #expect(!pin.matches(padded: [0x31, 0x32, 0x33, 0x34, 0x35, 0xFF, 0xFF, 0x00]))
         #expect("\(pin)" == "<PIN redacted>")
         #expect(String(reflecting: pin) == "<PIN redacted>")
         #expect(!"\(pin)".contains("12345"))

@@ -55,43 +55,39 @@ import VirtualCard
 
     @Test func threeWrongPINsBlockAndThePUKUnblocks() throws {
         let test = try TestCard()
-        let wrong = try CardSecret("99999", kind: .pin)
         for left in [2, 1, 0] {
-            #expect(throws: SmartCardError(.wrongPIN(triesLeft: left), "")) { try test.card.verify(pin: wrong) }
+            #expect(throws: SmartCardError(.wrongPIN(triesLeft: left), "")) { try test.card.verify(pin: pin("99999")) }
         }
-        #expect(throws: SmartCardError(.pinBlocked, "")) { try test.card.verify(pin: CardSecret(TestCard.pin, kind: .pin)) }
-        let newPIN = try CardSecret("24680", kind: .pin)
+        #expect(throws: SmartCardError(.pinBlocked, "")) { try test.card.verify(pin: pin(TestCard.pin)) }
         #expect(throws: SmartCardError(.wrongPUK(triesLeft: 9), "")) {
-            try test.card.unblockPIN(puk: CardSecret("11111111", kind: .puk), newPIN: newPIN)
+            try test.card.unblockPIN(puk: puk("11111111"), newPIN: pin("24680"))
         }
-        try test.card.unblockPIN(puk: CardSecret(TestCard.puk, kind: .puk), newPIN: newPIN)
+        try test.card.unblockPIN(puk: puk(TestCard.puk), newPIN: pin("24680"))
         #expect(test.emulator.pukRetriesRemaining == 10)
         #expect(test.emulator.pinRetriesRemaining == 3)
-        #expect(throws: SmartCardError(.wrongPIN(triesLeft: 2), "")) { try test.card.verify(pin: CardSecret(TestCard.pin, kind: .pin)) }
-        try test.card.verify(pin: newPIN)
+        #expect(throws: SmartCardError(.wrongPIN(triesLeft: 2), "")) { try test.card.verify(pin: pin(TestCard.pin)) }
+        try test.card.verify(pin: pin("24680"))
         #expect(test.emulator.pinRetriesRemaining == 3)
     }
 
     @Test func thePUKBlocksToo() throws {
         let test = try TestCard()
-        let newPIN = try CardSecret("24680", kind: .pin)
-        let wrong = try CardSecret("00000000", kind: .puk)
         for left in stride(from: 9, through: 0, by: -1) {
-            #expect(throws: SmartCardError(.wrongPUK(triesLeft: left), "")) { try test.card.unblockPIN(puk: wrong, newPIN: newPIN) }
+            #expect(throws: SmartCardError(.wrongPUK(triesLeft: left), "")) {
+                try test.card.unblockPIN(puk: puk("00000000"), newPIN: pin("24680"))
+            }
         }
         #expect(throws: SmartCardError(.pukBlocked, "")) {
-            try test.card.unblockPIN(puk: CardSecret(TestCard.puk, kind: .puk), newPIN: newPIN)
+            try test.card.unblockPIN(puk: puk(TestCard.puk), newPIN: pin("24680"))
         }
     }
 
     @Test func changesThePIN() throws {
         let test = try TestCard()
-        let old = try CardSecret(TestCard.pin, kind: .pin)
-        let new = try CardSecret("11223344", kind: .pin)
-        #expect(throws: SmartCardError(.wrongPIN(triesLeft: 2), "")) { try test.card.changePIN(old: new, new: old) }
-        try test.card.changePIN(old: old, new: new)
-        try test.card.verify(pin: new)
-        #expect(throws: SmartCardError(.wrongPIN(triesLeft: 2), "")) { try test.card.verify(pin: old) }
+        #expect(throws: SmartCardError(.wrongPIN(triesLeft: 2), "")) { try test.card.changePIN(old: pin("11223344"), new: pin(TestCard.pin)) }
+        try test.card.changePIN(old: pin(TestCard.pin), new: pin("11223344"))
+        try test.card.verify(pin: pin("11223344"))
+        #expect(throws: SmartCardError(.wrongPIN(triesLeft: 2), "")) { try test.card.verify(pin: pin(TestCard.pin)) }
     }
 
     @Test func anEmptyVerifyCountsNothing() throws {

@@ -37,6 +37,10 @@ struct TestCard {
     }
 }
 
+/// A fresh secret per use: `CNSCard` wipes a secret once it has sent it.
+func pin(_ digits: String) throws -> CardSecret { try CardSecret(digits, kind: .pin) }
+func puk(_ digits: String) throws -> CardSecret { try CardSecret(digits, kind: .puk) }
+
 /// Counts what crosses the transport, to check the T=0 conventions are really exercised.
 final class RecordingTransport: APDUTransport {
     let inner: any APDUTransport
@@ -45,8 +49,8 @@ final class RecordingTransport: APDUTransport {
 
     init(_ inner: any APDUTransport) { self.inner = inner }
 
-    func transmit(_ command: [UInt8]) throws(SmartCardError) -> [UInt8] {
-        commands.append(command)
+    func transmit(_ command: UnsafeRawBufferPointer) throws(SmartCardError) -> [UInt8] {
+        commands.append(Array(command))
         let response = try inner.transmit(command)
         responses.append(response)
         return response

@@ -58,6 +58,21 @@ func code(_ hash: String, expiresAt: Int = 1_000) -> AuthorizationCodeRecord {
         #expect(try store.redeemCode(hash: "h2", now: 30) == .expired)
     }
 
+    @Test func aRefusedPresentationLeavesTheCodeAsItWas() throws {
+        let db = try TemporaryDatabase()
+        let store = try SQLiteStore(path: db.path)
+        try store.saveCode(code("h"))
+        #expect(try store.redeemCode(hash: "h", now: 20) { $0.clientID == "fse" ? "pkce_failed" : nil } == .refused(reason: "pkce_failed"))
+        #expect(try store.redeemCode(hash: "h", now: 20) == .redeemed(code("h")))
+        // Once spent, a presenter that fails the check is refused without counting as a replay.
+        let token = IssuedTokenRecord(jti: "j", clientID: "fse", codeHash: "h", sub: "s", scopes: [], subject: subject,
+                                      issuedAt: 20, expiresAt: 320)
+        #expect(try store.saveToken(token))
+        #expect(try store.redeemCode(hash: "h", now: 21) { _ in "code_client_mismatch" } == .refused(reason: "code_client_mismatch"))
+        #expect(try store.token(jti: "j")?.revoked == false)
+        #expect(try store.redeemCode(hash: "h", now: 22) == .replayed(clientID: "fse", revokedTokens: 1))
+    }
+
     @Test func concurrentRedemptionYieldsExactlyOneWinner() throws {
         let db = try TemporaryDatabase()
         let store = try SQLiteStore(path: db.path)
@@ -120,6 +135,33 @@ func code(_ hash: String, expiresAt: Int = 1_000) -> AuthorizationCodeRecord {
         #expect(try store.token(jti: "t-new") != nil)
         #expect(try store.token(jti: "t-old") == nil)
         #expect(try store.audit(AuditFilter()).count == 1)
+    }
+
+    /// Issue 15, item 3: `[audit] retention_days` reaches the store as `auditBefore`; summary
+    /// records keep their count.
+    @Test func auditRetentionPurgesOldRecordsABatchAtATime() throws {
+        let db = try TemporaryDatabase()
+        let store = try SQLiteStore(path: db.path)
+        let now: Int64 = 1_800_000_000_000
+        let day: Int64 = 86_400_000
+        let old = auditPurgeBatch + 5
+        let raw = try SQLiteConnection(path: db.path, create: false)
+        try raw.transaction { () throws(StoreError) in
+            for i in 0..<old {
+                try raw.query("INSERT INTO audit (time_ms, event, client_address, client_id, reason) VALUES (?, 'login', '', '', 'ok')",
+                              [.int(now - 1000 * day + Int64(i))])
+            }
+        }
+        try store.appendAudit(AuditRecord(time: now - 10 * day, clientAddress: "", clientID: "fse", reason: "ok"))
+        try store.appendAudit(AuditRecord(time: now, clientAddress: "", clientID: "", reason: "invalid_client", event: "token", repeated: 42))
+        #expect(try store.purgeExpired(now: Int(now / 1000), auditBefore: now - 730 * day) == auditPurgeBatch)
+        #expect(try store.purgeExpired(now: Int(now / 1000), auditBefore: now - 730 * day) == 5)
+        let left = try store.audit(AuditFilter())
+        #expect(left.count == 2 && left.allSatisfy { $0.time >= now - 10 * day })
+        #expect(left.last?.repeated == 42 && left.first?.repeated == nil)
+        // Without a retention the trail stays whole.
+        #expect(try store.purgeExpired(now: Int(now / 1000) + 100_000_000) == 0)
+        #expect(try store.audit(AuditFilter()).count == 2)
     }
 
     @Test func auditIsDurableAcrossReopenAndFilters() throws {

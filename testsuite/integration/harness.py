@@ -446,5 +446,38 @@ def request(sock, path="/whoami", method="GET", headers=(), keep_alive=True):
     return response
 
 
+def head_then_get(pki, port, path, citizen="ok1"):
+    """HEAD then GET of `path` on one kept-alive connection, read byte-exactly. Fails when the
+    HEAD response carries any byte after its head. Returns (HEAD status line, HEAD headers with
+    lowercase names, the GET Response)."""
+    sock = tls_connect(pki, port, citizen)
+    try:
+        sock.sendall(("HEAD %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path).encode())
+        sock.settimeout(5)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, "closed before the HEAD response head"
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        # Nothing may follow the head: give stray body bytes a moment to arrive.
+        sock.settimeout(0.5)
+        try:
+            rest += sock.recv(65536)
+        except (socket.timeout, TimeoutError):
+            pass
+        assert rest == b"", "HEAD %s carried %d body bytes: %r" % (path, len(rest), rest[:80])
+        sock.settimeout(5)
+        get = request(sock, path, keep_alive=False)
+    finally:
+        sock.close()
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return lines[0], headers, get
+
+
 def normalize_hex(text):
     return re.sub(r"[^0-9A-Fa-f]", "", text or "").upper()

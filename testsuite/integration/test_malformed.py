@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness import client_context, read_response, request, tls_connect
+from harness import client_context, head_then_get, read_response, request, tls_connect
 
 HEADER_TIMEOUT = 2.0
 DEADLINE = HEADER_TIMEOUT + 3.0
@@ -229,3 +229,51 @@ def test_valid_proxy_headers_then_tls(pki, gw):
             tls.close()
         assert body["client_address"] == expected, body
         assert body["verdict"]["reason"] == "ok"
+
+
+# A request line that can never become HTTP, with no CRLF after it: answered 400 at once, not
+# left to the header timeout (a slow client that is merely incomplete still gets its time).
+NOT_HTTP = [
+    ("tls-inside-tls", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
+    ("ssh-banner", b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"),
+    ("binary-noise", b"\x00\xff\x13\x37\x00\x00"),
+    ("words", b"hello there"),
+    ("bad-version", b"GET / HTTX/1.1"),
+]
+
+
+@pytest.mark.parametrize("name,payload", NOT_HTTP, ids=[c[0] for c in NOT_HTTP])
+def test_not_http_is_refused_at_once(pki, gw, name, payload):
+    sock = tls_connect(pki, gw.port("login"), "ok1")
+    try:
+        started = time.monotonic()
+        sock.sendall(payload)
+        outcome = _outcome(sock, DEADLINE)
+        elapsed = time.monotonic() - started
+    finally:
+        sock.close()
+    assert outcome == ("status", 400), "%s: %r after %.2fs" % (name, outcome, elapsed)
+    assert elapsed < HEADER_TIMEOUT / 2, "%s: 400 only after %.2fs (header_timeout %.1fs)" % (name, elapsed, HEADER_TIMEOUT)
+
+
+def test_incomplete_but_valid_request_line_still_waits(pki, gw):
+    """The control case: a prefix of a good request line is not refused, it times out as before."""
+    sock = tls_connect(pki, gw.port("login"), "ok1")
+    try:
+        started = time.monotonic()
+        sock.sendall(b"GET /whoami HTTP/1.")
+        outcome = _outcome(sock, DEADLINE)
+        elapsed = time.monotonic() - started
+    finally:
+        sock.close()
+    assert outcome[0] != "hang" and outcome != ("status", 400), outcome
+    assert elapsed >= HEADER_TIMEOUT - 0.5, "refused a valid prefix after %.2fs" % elapsed
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/whoami", "/nowhere"])
+def test_head_never_carries_a_body(pki, gw, path):
+    status_line, headers, get = head_then_get(pki, gw.port("login"), path)
+    assert status_line.startswith("HTTP/1.1 "), status_line
+    assert "content-length" in headers, headers
+    # The kept-alive connection still works: the GET that follows is read as a response of its own.
+    assert get.status in (200, 404, 405), get

@@ -112,9 +112,9 @@ def test_code_flow_with_a_card(pki, gw, rp):
     assert claims["gender"] in ("male", "female") and len(claims["birthdate"]) == 10
     header, access = verify_jws(tokens["access_token"], keyset)
     assert header["typ"] == "at+jwt"
-    expected_x5t = harness.normalize_hex(card["sha256"])
-    import base64
-    assert access["cnf"]["x5t#S256"] == base64.urlsafe_b64encode(bytes.fromhex(expected_x5t)).rstrip(b"=").decode()
+    # fse's back end cannot present the citizen's card: its tokens are not bound to it (RFC 8705
+    # binding is only for clients registered for it, see test_certificate_bound_tokens...).
+    assert "cnf" not in access
     assert_invalid(tamper(tokens["id_token"]), keyset)
 
     status, _, body = http_call(pki, gw.issuer + "/userinfo", headers={"Authorization": "Bearer " + tokens["access_token"]})
@@ -305,3 +305,63 @@ def test_only_logins_move_the_login_counter(gateways, pki, rp):
             "a back-channel request moved cns_logins_total: %r" % after.get("cns_logins_total")
     finally:
         gateway.stop()
+
+
+@pytest.mark.parametrize("path", ["/jwks", "/.well-known/openid-configuration"])
+def test_head_on_jwks_and_discovery_has_no_body(pki, gw, path):
+    status_line, headers, get = harness.head_then_get(pki, gw.port("public"), path)
+    assert status_line.startswith("HTTP/1.1 200"), status_line
+    assert get.status == 200
+    # The head a GET gets, Content-Length included.
+    assert int(headers["content-length"]) == len(get.body.encode()), (headers, len(get.body))
+    assert headers["content-type"] == get.headers["content-type"]
+
+
+BOUND_CLIENT = "cup-web"
+
+
+def test_certificate_bound_tokens_for_a_client_registered_for_them(fresh_gateways, pki, rp):
+    """RFC 8705: a public client in the browser registered for bound tokens gets cnf.x5t#S256 of
+    the card, and the token works at /userinfo only on a connection presenting that card."""
+    import base64
+    gateway = fresh_gateways.new("bound")
+    public_port, login_port = harness.free_port(), harness.free_port()
+    config = oidc_config(gateway, public_port, login_port, rp.redirect_uri, extra_clients=[{
+        "id": BOUND_CLIENT, "name": "Prenotazioni (web)", "token_endpoint_auth_method": "none",
+        "redirect_uris": [rp.redirect_uri + "/app"], "tls_client_certificate_bound_access_tokens": True}])
+    gateway.start(config)
+    gateway.issuer = "https://localhost:%d" % public_port
+    login_base = "https://localhost:%d" % login_port
+
+    doc = discovery(pki, gateway)
+    assert doc["tls_client_certificate_bound_access_tokens"] is True
+    assert doc["mtls_endpoint_aliases"]["userinfo_endpoint"] == login_base + "/userinfo"
+
+    verifier, challenge = pkce_pair()
+    url = gateway.issuer + "/authorize?" + urllib.parse.urlencode({
+        "client_id": BOUND_CLIENT, "redirect_uri": rp.redirect_uri + "/app", "response_type": "code", "scope": "openid profile",
+        "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"})
+    before = len(rp.requests)
+    resolve = ["--resolve", "localhost:%d:127.0.0.1" % public_port, "--resolve", "localhost:%d:127.0.0.1" % login_port]
+    result = curl(pki, url, "ok1", ["-L", "--max-redirs", "5"] + resolve)
+    assert len(rp.requests) > before, (result, gateway.log_tail(20))
+    code = rp.last_query()["code"]
+    status, _, body = http_call(pki, gateway.issuer + "/token", {
+        "grant_type": "authorization_code", "code": code, "redirect_uri": rp.redirect_uri + "/app", "code_verifier": verifier,
+        "client_id": BOUND_CLIENT})
+    assert status == 200, body
+    access_token = json.loads(body)["access_token"]
+    _, access = verify_jws(access_token, jwks(pki, gateway))
+    card = pki.citizen("ok1")
+    expected = base64.urlsafe_b64encode(bytes.fromhex(harness.normalize_hex(card["sha256"]))).rstrip(b"=").decode()
+    assert access["cnf"]["x5t#S256"] == expected
+
+    bearer = ["-H", "Authorization: Bearer " + access_token] + resolve
+    # The browser, with the card, on the login listener: served.
+    ok = curl(pki, login_base + "/userinfo", "ok1", bearer)
+    assert ok.status == 200 and ok.json()["sub"] == card["cf"], ok
+    # Another card, no card at all, or the public listener (which never asks for one): refused.
+    for citizen, base in (("ok2", login_base), (None, login_base), ("ok1", gateway.issuer)):
+        refused = curl(pki, base + "/userinfo", citizen, bearer)
+        assert refused.status == 401, (citizen, base, refused)
+        assert "sub" not in refused.body

@@ -446,7 +446,7 @@ def test_crl_refresh_replaces_the_crl_and_revokes_without_restart(fresh_gateways
         updated = _refresh_event(gw, mark, "updated")
         assert updated["url"] == server.url("root1.crl") and updated["file"] == stored
         reload = gw.wait_event(lambda e: e.get("event") == "reload", start=mark, timeout=10)
-        assert reload["result"] == "ok"
+        assert reload["result"] == "ok", reload
         with open(stored, "rb") as handle, open(newer, "rb") as expected:
             assert handle.read() == expected.read()
         assert stat.S_IMODE(os.stat(stored).st_mode) & 0o077 == 0

@@ -338,8 +338,42 @@ def test_store_url_with_a_password_is_refused(fresh_gateways, pki, rp):
     assert "store.url" in output and "password" in output and "hunter2" not in output, output
 
 
+@pytest.mark.parametrize("url, warned", [
+    ("postgres://cns@db.example.it:5432/cns", True),
+    ("postgres://cns@db.example.it:5432/cns?sslmode=require", True),
+    ("postgres://cns@db.example.it:5432/cns?sslmode=verify-full&sslrootcert=/etc/ssl/certs/ca-certificates.crt", False),
+    ("postgres://cns@127.0.0.1:5432/cns?sslmode=disable", False),
+    ("postgres://cns@%2Fvar%2Frun%2Fpostgresql/cns", False),
+], ids=["no-sslmode", "require", "verify-full", "loopback", "unix-socket"])
+def test_check_config_warns_about_a_store_without_verify_full(fresh_gateways, pki, rp, url, warned):
+    """Issue 15, item 7: anyone who can write the shared database can mint logins, so a
+    connection an on-path attacker could take over is warned about (not refused: the service
+    still starts)."""
+    gateway = fresh_gateways.new("pgwarn")
+    gateway.install_trust()
+    config = oidc_config(gateway, 0, 0, rp.redirect_uri)
+    kek = gateway.write_file("kek.hex", secrets.token_hex(32) + "\n")
+    os.chmod(kek, 0o600)
+    config["store"] = {"url": url, "key_encryption_key_file": kek}
+    # check-config refuses a private key others can read: give this config a 0600 copy.
+    with open(pki.path(pki.manifest["server"]["key"]), "rb") as handle:
+        key = gateway.write_file("server.key", handle.read())
+    os.chmod(key, 0o600)
+    for listener in config["listener"]:
+        listener["private_key"] = key
+    path = gateway.write_file("warn.toml", harness.to_toml(config))
+    proc = subprocess.run([harness.gateway_binary(), "check-config", "--config", path], capture_output=True, text=True, timeout=30)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    warnings = [line for line in output.splitlines() if line.startswith("warning:")]
+    if warned:
+        assert len(warnings) == 1 and "store.url" in warnings[0] and "verify-full" in warnings[0], output
+    else:
+        assert warnings == [], output
+
+
 def test_store_unit_suite_against_the_private_cluster(cluster):
-    """The Swift PostgresStoreTests need a server: they run here, against this cluster
+    """The Swift Postgres* store suites need a server: they run here, against this cluster
     (`swift test` alone skips them without CNS_TEST_POSTGRES_URL)."""
     swift = shutil.which("swift") or "/opt/swift/usr/bin/swift"
     assert os.access(swift, os.X_OK), "swift not found: install the Swift 6 toolchain and put it on PATH"
@@ -348,7 +382,7 @@ def test_store_unit_suite_against_the_private_cluster(cluster):
     cluster._run("createdb", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", cluster.USER, database)
     url = "postgres://%s@127.0.0.1:%d/%s" % (cluster.USER, cluster.port, database)
     env = dict(os.environ, CNS_TEST_POSTGRES_URL=url)
-    run = subprocess.run([swift, "test", "--filter", "StoreTests.PostgresStoreTests"], cwd=harness.REPO, env=env,
+    run = subprocess.run([swift, "test", "--filter", "StoreTests.Postgres"], cwd=harness.REPO, env=env,
                          capture_output=True, text=True, timeout=1200)
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-4000:]

@@ -2,12 +2,22 @@
 import Glibc
 #endif
 import FoundationEssentials
+import Store
 import TLS
 
 /// `check-config`: everything a start would load, with every problem reported in one run,
 /// each naming the file and the key path.
 public enum ConfigCheck {
-    public static func run(path: String) -> [String] {
+    /// What a start would refuse (`problems`), and what it would accept but should not
+    /// (`warnings`: printed, not fatal, so `ExecStartPre` still starts the service).
+    public struct Report: Sendable {
+        public var problems: [String]
+        public var warnings: [String]
+    }
+
+    public static func run(path: String) -> [String] { check(path: path).problems }
+
+    public static func check(path: String) -> Report {
         // File permissions are checked from the raw document, so they are reported even
         // when other keys are wrong (an operator fixes everything in one pass).
         let permissionProblems = privateKeyPermissions(configPath: path).map(\.description)
@@ -15,8 +25,18 @@ public enum ConfigCheck {
         do {
             config = try GatewayConfig.load(path: path)
         } catch {
-            return error.problems.map(\.description) + permissionProblems
+            return Report(problems: error.problems.map(\.description) + permissionProblems, warnings: [])
         }
+        return Report(problems: problems(config, path: path, permissionProblems: permissionProblems), warnings: warnings(config, path: path))
+    }
+
+    /// Issue 15 item 7: a shared store reached without verify-full.
+    static func warnings(_ config: GatewayConfig, path: String) -> [String] {
+        guard case .postgres(let target)? = config.oidc?.store, let warning = target.transportWarning else { return [] }
+        return ["\(path): store.url: \(warning)"]
+    }
+
+    private static func problems(_ config: GatewayConfig, path: String, permissionProblems: [String]) -> [String] {
         var problems = permissionProblems
         let trust: TrustStore
         do {

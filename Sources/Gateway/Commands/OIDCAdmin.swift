@@ -8,13 +8,17 @@ public enum OIDCAdmin {
         public var description: String
     }
 
-    /// A PHC string for `[[client]] secret_hash`.
+    /// A PHC string for `[[client]] secret_hash` of a secret a person chose: PBKDF2, slow on purpose.
     public static func hashSecret(_ secret: String) -> String {
         SecretHash.make(secret: secret).description
     }
 
-    /// A new client secret: 32 random bytes, base64url.
-    public static func generateSecret() -> String { Token.random() }
+    /// A new client secret (32 random bytes, base64url) and its `secret_hash`: a one-pass keyed
+    /// hash, since nobody can guess 256 random bits (see SecretHash.swift).
+    public static func generateSecret() -> (secret: String, hash: String) {
+        let secret = Token.random()
+        return (secret, SecretHash.makeForGenerated(secret: secret).description)
+    }
 
     private static func settings(configPath: String) throws -> OIDCSettings {
         let config = try GatewayConfig.load(path: configPath)
@@ -35,7 +39,8 @@ public enum OIDCAdmin {
         case .postgres(let target):
             // Shared keys: every instance re-reads them within seconds, no SIGHUP needed.
             guard let kekFile = oidc.keyEncryptionKeyFile else { throw Failure(description: "[store] key_encryption_key_file is required") }
-            let shared = SharedSecrets.open(store: try PostgresStore.open(target: target), kek: try KeyEncryptionKey.load(path: kekFile))
+            let shared = SharedSecrets.open(store: try PostgresStore.open(target: target), kek: try KeyEncryptionKey.load(path: kekFile),
+                                            versionFile: oidc.secretsVersionFile)
             secrets = try shared.rotate(algorithms: oidc.provider.requiredAlgorithms, now: now, overlap: overlap ?? oidc.keyRotationOverlap)
         }
         return secrets.keys.keys.map { key in
@@ -83,6 +88,7 @@ public enum OIDCAdmin {
             if let cf = record.codiceFiscale { line += " cf=\(cf)" }
             if let serial = record.certificateSerial { line += " serial=\(serial)" }
             if let issuer = record.certificateIssuer { line += " issuer=\"\(issuer)\"" }
+            if let repeated = record.repeated { line += " repeated=\(repeated) (counted, not recorded one by one)" }
             return line
         }
     }

@@ -101,7 +101,8 @@ extension GatewayConfig {
     static func parse(_ document: ConfigValue, file: String, baseDirectory: String) throws(ConfigError) -> GatewayConfig {
         let reader = ConfigReader(file: file, baseDirectory: baseDirectory)
         let root = reader.table(document, path: "", allowed: [
-            "server", "logging", "listener", "trust", "trust_list", "limits", "profile", "help", "pages", "oidc", "client", "store", "admin",
+            "server", "logging", "listener", "trust", "trust_list", "limits", "profile", "help", "pages", "oidc", "client", "store", "audit",
+            "admin",
         ])
 
         var config = GatewayConfig(file: file, trust: TrustSources(caBundle: "", crls: [], revocation: .bestEffort, legacyIssuers: []))

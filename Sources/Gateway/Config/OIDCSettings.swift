@@ -10,6 +10,8 @@ public struct OIDCSettings: Sendable {
     /// How long a rotated-out key stays published (`[oidc] key_rotation_overlap`, seconds).
     var keyRotationOverlap: Int
     var keyFile: String
+    /// With a shared store: the highest key-set version this instance has used (SharedSecrets.swift).
+    var secretsVersionFile: String
     /// The SQLite file (the default store, and where `audit` looks when the store is SQLite).
     var databasePath: String
     /// `[store] url`: the SQLite file or the shared PostgreSQL database.
@@ -22,17 +24,21 @@ public struct OIDCSettings: Sendable {
     static let oidcKeys: Set<String> = [
         "issuer", "login_base_url", "interstitial", "signing_alg", "subject_type", "acr", "code_lifetime",
         "access_token_lifetime", "id_token_lifetime", "session_idle_timeout", "session_max_lifetime", "key_rotation_overlap",
+        "client_auth_failures_per_source", "client_auth_failures_per_client", "client_auth_failure_window",
     ]
     static let storeKeys: Set<String> = ["url", "password_file", "pool_size", "key_encryption_key_file"]
+    static let auditKeys: Set<String> = ["retention_days", "unauthenticated_failures_per_minute"]
+    /// 24 months, what the SPID rules ask identity providers to keep of their access logs.
+    static let defaultAuditRetentionDays = 730
     static let clientKeys: Set<String> = [
         "id", "name", "secret_hash", "jwks", "jwks_uri", "token_endpoint_auth_method", "redirect_uris", "post_logout_redirect_uris",
         "scopes", "claims", "id_token_signed_response_alg", "subject_type", "sector_identifier", "access_token_lifetime",
-        "id_token_lifetime", "require_pkce",
+        "id_token_lifetime", "require_pkce", "tls_client_certificate_bound_access_tokens",
     ]
 
     static func parse(_ root: [String: ConfigValue], reader: ConfigReader, stateDirectory: String?) -> OIDCSettings? {
         guard let oidc = reader.optionalTable(root, "oidc", allowed: oidcKeys) else {
-            for key in ["client", "store"] where root[key] != nil {
+            for key in ["client", "store", "audit"] where root[key] != nil {
                 reader.problem(key, "[\(key)] needs an [oidc] section")
             }
             return nil
@@ -64,6 +70,11 @@ public struct OIDCSettings: Sendable {
         let maximum = reader.int(oidc, "session_max_lifetime", path: "oidc", default: 28_800, range: 60...604_800)
         if idle > maximum { reader.problem("oidc.session_idle_timeout", "must not exceed session_max_lifetime") }
         let overlap = reader.int(oidc, "key_rotation_overlap", path: "oidc", default: 172_800, range: 0...31_536_000)
+        let defaults = ClientAuthLimiter.Settings()
+        let authLimits = ClientAuthLimiter.Settings(
+            perSource: reader.int(oidc, "client_auth_failures_per_source", path: "oidc", default: defaults.perSource, range: 1...100_000),
+            perClient: reader.int(oidc, "client_auth_failures_per_client", path: "oidc", default: defaults.perClient, range: 1...100_000),
+            window: reader.double(oidc, "client_auth_failure_window", path: "oidc", default: defaults.window, range: 1...86_400))
 
         var clients: [ClientRegistration] = []
         var jwksURIs: [String: String] = [:]
@@ -150,7 +161,17 @@ public struct OIDCSettings: Sendable {
                 idTokenAlgorithm: idAlgorithm, subjectType: subjectType, sectorIdentifier: sector.isEmpty ? nil : sector,
                 accessTokenLifetime: reader.int(fields, "access_token_lifetime", path: path, default: accessLifetime, range: 30...86_400),
                 idTokenLifetime: reader.int(fields, "id_token_lifetime", path: path, default: idLifetime, range: 30...86_400),
-                requirePKCE: reader.bool(fields, "require_pkce", path: path, default: false)))
+                requirePKCE: reader.bool(fields, "require_pkce", path: path, default: false),
+                certificateBoundAccessTokens: reader.bool(fields, "tls_client_certificate_bound_access_tokens", path: path, default: false)))
+        }
+
+        var retentionDays = defaultAuditRetentionDays
+        var auditThrottle = AuditThrottle.Settings()
+        if let audit = reader.optionalTable(root, "audit", allowed: auditKeys) {
+            // 0 keeps every record for ever.
+            retentionDays = reader.int(audit, "retention_days", path: "audit", default: defaultAuditRetentionDays, range: 0...36_500)
+            auditThrottle.perWindow = reader.int(audit, "unauthenticated_failures_per_minute", path: "audit",
+                                                 default: auditThrottle.perWindow, range: 0...100_000)
         }
 
         var databasePath = "\(stateDirectory)/cns-gateway.sqlite"
@@ -186,8 +207,10 @@ public struct OIDCSettings: Sendable {
         return OIDCSettings(
             provider: ProviderConfiguration(issuer: issuer, loginBaseURL: loginBase, interstitial: interstitial, signingAlgorithm: signing,
                                             codeLifetime: codeLifetime, sessionIdleTimeout: idle, sessionMaxLifetime: maximum, acr: acr,
-                                            clients: clients),
-            keyRotationOverlap: overlap, keyFile: "\(stateDirectory)/\(KeyFile.fileName)", databasePath: databasePath, store: store,
+                                            clients: clients, clientAuthLimits: authLimits, auditRetentionDays: retentionDays,
+                                            auditThrottle: auditThrottle),
+            keyRotationOverlap: overlap, keyFile: "\(stateDirectory)/\(KeyFile.fileName)",
+            secretsVersionFile: "\(stateDirectory)/\(SharedSecrets.versionFileName)", databasePath: databasePath, store: store,
             keyEncryptionKeyFile: keyEncryptionKeyFile, jwksURIs: jwksURIs)
     }
 

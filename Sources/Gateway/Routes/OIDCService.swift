@@ -6,6 +6,7 @@ import Logging
 import OIDC
 import Pages
 import Store
+import Synchronization
 
 /// What the router knows about one request, for the OpenID Connect endpoints.
 struct OIDCRequestContext: Sendable {
@@ -16,16 +17,20 @@ struct OIDCRequestContext: Sendable {
     /// The connection's card, judged on the loop thread before the handler runs on the
     /// blocking pool; nil for requests that do not need it.
     var card: CardLogin?
+    /// Lowercase hex SHA-256 of the certificate the connection's handshake presented (its key
+    /// possession proved, whatever the verdict): for certificate-bound tokens.
+    var clientCertificateThumbprint: String?
     var language: PageLanguage
     var pages: PageRenderer
     var cookieHeader: String?
 
     init(listenerName: String, requestsClientCertificate: Bool, clientAddress: String, card: CardLogin?,
-         language: PageLanguage, pages: PageRenderer, cookieHeader: String?) {
+         clientCertificateThumbprint: String?, language: PageLanguage, pages: PageRenderer, cookieHeader: String?) {
         self.listenerName = listenerName
         self.requestsClientCertificate = requestsClientCertificate
         self.clientAddress = clientAddress
         self.card = card
+        self.clientCertificateThumbprint = clientCertificateThumbprint
         self.language = language
         self.pages = pages
         self.cookieHeader = cookieHeader
@@ -86,6 +91,7 @@ final class OIDCService: Sendable {
                 throw OIDCServiceError(.store, "OIDC store: \(error)")
             }
         case .postgres(let target):
+            if let warning = target.transportWarning { logger.warning("store_transport_unverified", metadata: ["detail": "\(warning)"]) }
             StoreHealth.shared.observe { available, reason in
                 if available {
                     logger.notice("store_available", metadata: ["store": "\(target)"])
@@ -100,7 +106,7 @@ final class OIDCService: Sendable {
                 }
                 // Process-wide and connected lazily: a reload keeps the pool and its connections.
                 let postgres = try PostgresStore.open(target: target)
-                shared = SharedSecrets.open(store: postgres, kek: try KeyEncryptionKey.load(path: kekFile))
+                shared = SharedSecrets.open(store: postgres, kek: try KeyEncryptionKey.load(path: kekFile), versionFile: settings.secretsVersionFile)
                 store = postgres
             } catch {
                 throw OIDCServiceError(.store, "OIDC store: \(error)")
@@ -130,11 +136,39 @@ final class OIDCService: Sendable {
         self.settings = settings
         let fixedKeys = secrets.keys
         self.provider = Provider(configuration: configuration, keySource: keySource ?? { fixedKeys }, store: store,
-                                 pairwiseSalt: secrets.pairwiseSalt, now: now, log: { event, fields in
+                                 pairwiseSalt: secrets.pairwiseSalt, now: now,
+                                 clientAuthLimiter: Self.sharedLimiter(configuration.clientAuthLimits),
+                                 auditThrottle: Self.sharedThrottle(configuration.auditThrottle), log: { event, fields in
             var metadata: Logger.Metadata = [:]
             for (key, value) in fields { metadata[key] = "\(value)" }
             logger.info("\(event)", metadata: metadata)
         })
+    }
+
+    /// One limiter for the process, kept across reloads (a SIGHUP must not forgive a flood);
+    /// a new one only when its settings change.
+    private static let limiter = Mutex<ClientAuthLimiter?>(nil)
+
+    static func sharedLimiter(_ settings: ClientAuthLimiter.Settings) -> ClientAuthLimiter {
+        limiter.withLock { current in
+            if let current, current.settings == settings { return current }
+            let fresh = ClientAuthLimiter(settings: settings)
+            current = fresh
+            return fresh
+        }
+    }
+
+    /// Likewise one audit throttle, so a reload neither loses the counts of the current
+    /// window nor opens a new allowance of samples.
+    private static let throttle = Mutex<AuditThrottle?>(nil)
+
+    static func sharedThrottle(_ settings: AuditThrottle.Settings) -> AuditThrottle {
+        throttle.withLock { current in
+            if let current, current.settings == settings { return current }
+            let fresh = AuditThrottle(settings: settings)
+            current = fresh
+            return fresh
+        }
     }
 
     func handles(_ request: HTTPRequest) -> Bool { provider.isEndpoint(request.path) }
@@ -148,7 +182,10 @@ final class OIDCService: Sendable {
     func handle(_ request: HTTPRequest, context: OIDCRequestContext) -> HTTPResponse? {
         let info = ProviderRequestInfo(
             requestsClientCertificate: context.requestsClientCertificate, clientAddress: context.clientAddress,
-            cookieHeader: context.cookieHeader, card: context.card)
+            cookieHeader: context.cookieHeader,
+            // The certificate this connection's handshake proved possession of: what a bound
+            // access token must match at /userinfo and /introspect.
+            clientCertificateThumbprint: context.clientCertificateThumbprint, card: context.card)
         guard let outcome = provider.handle(request, info: info) else { return nil }
         switch outcome {
         case .response(let response):

@@ -76,6 +76,7 @@ struct Router: Sendable {
                 requestsClientCertificate: context.requestsClientCertificate,
                 clientAddress: context.client.ipString,
                 card: card,
+                clientCertificateThumbprint: context.card.peer?.sha256,
                 language: PageLanguage.negotiate(query: request.query, acceptLanguage: request.header("Accept-Language")),
                 pages: generation.pages,
                 cookieHeader: request.header("Cookie"))

@@ -167,7 +167,7 @@ extension Worker {
             connection.input.removeAll()
             let response = router.errorResponse(status: error.status, message: error.reason)
             logRequest(connection, method: "-", path: "-", status: error.status, reason: "bad_request")
-            queue(response, on: connection)
+            queue(response, on: connection, method: "-")
             return true
         case .request(let request, let consumed):
             connection.input.removeFirst(consumed)
@@ -190,10 +190,11 @@ extension Worker {
         metrics.request(route: GatewayMetrics.routeLabel(path), status: response.status,
                         nanoseconds: Posix.Process.monotonicNanoseconds() &- started)
         logRequest(connection, method: method, path: path, status: response.status, reason: reason)
-        queue(response, on: connection)
+        queue(response, on: connection, method: method)
     }
 
-    func queue(_ response: HTTPResponse, on connection: Connection) {
+    /// `method` is the request's: the answer to HEAD has a GET's headers and no body.
+    func queue(_ response: HTTPResponse, on connection: Connection, method: String) {
         if connection.asksForCard,
            Posix.Process.monotonicNanoseconds() &- connection.acceptedAt >= nanoseconds(connection.limits.maxConnectionAge) {
             // Old enough: this response is the connection's last; the browser's next request
@@ -208,7 +209,7 @@ extension Worker {
         }) {
             connection.keepAlive = false
         }
-        connection.output = serialized(response, keepAlive: connection.keepAlive)
+        connection.output = serialized(response, keepAlive: connection.keepAlive, head: method == "HEAD")
         connection.outputOffset = 0
         connection.state = .writing
     }
@@ -216,10 +217,10 @@ extension Worker {
     /// Probes and repeated errors send the same response again and again; comparing is cheap
     /// when the handler returned a cached response (same array buffers), serializing is not
     /// (about a fifth of a kept-alive /healthz request's CPU).
-    private func serialized(_ response: HTTPResponse, keepAlive: Bool) -> [UInt8] {
-        if let last = lastSerialized, last.keepAlive == keepAlive, last.response == response { return last.bytes }
-        let bytes = response.serialize(keepAlive: keepAlive)
-        if response.body.count <= 1024 { lastSerialized = (response, keepAlive, bytes) }
+    private func serialized(_ response: HTTPResponse, keepAlive: Bool, head: Bool) -> [UInt8] {
+        if let last = lastSerialized, last.keepAlive == keepAlive, last.head == head, last.response == response { return last.bytes }
+        let bytes = response.serialize(keepAlive: keepAlive, requestMethod: head ? "HEAD" : "GET")
+        if response.body.count <= 1024 { lastSerialized = (response, keepAlive, head, bytes) }
         return bytes
     }
 

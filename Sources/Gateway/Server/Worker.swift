@@ -31,7 +31,7 @@ final class Worker {
     static let backendTimeout: UInt64 = 30_000_000_000
     let readBuffer: UnsafeMutableRawBufferPointer
     /// The last small response serialized on this loop (see `serialized`).
-    var lastSerialized: (response: HTTPResponse, keepAlive: Bool, bytes: [UInt8])?
+    var lastSerialized: (response: HTTPResponse, keepAlive: Bool, head: Bool, bytes: [UInt8])?
     private var drainingHandled = false
     private var closedSinceTrim = 0
 
@@ -215,7 +215,7 @@ final class Worker {
     /// to write it.
     private func answerAndClose(_ connection: Connection, status: Int, message: String) {
         connection.keepAlive = false
-        queue(router.errorResponse(status: status, message: message), on: connection)
+        queue(router.errorResponse(status: status, message: message), on: connection, method: "-")
         loop.setDeadline(connection.slot, Posix.Process.monotonicNanoseconds() + 1_000_000_000)
         drive(connection)
     }
