@@ -9,8 +9,8 @@ import Synchronization
 ///
 /// A large issuer's CRL holds hundreds of thousands of entries (tens of megabytes). Reading it
 /// goes straight from the file through OpenSSL's BIO (PEM or DER), never through a Swift copy of
-/// the text, and each CRL is sorted once here, off the loop threads (OpenSSL would otherwise sort
-/// it under a lock in the first handshake that looks a serial up). A reload re-reads only files
+/// the text, and each CRL is sorted once, off the loop threads (OpenSSL would otherwise sort it
+/// under a lock in the first handshake that looks a serial up). A reload re-reads only files
 /// that changed (device, inode, size and modification time): an unchanged CRL is the same
 /// parsed, sorted object as before, with the CA keys its signature was found to verify with, so
 /// a reload neither parses nor verifies it again and holds one copy of it, not two.
@@ -41,11 +41,25 @@ final class CRLFileCache: @unchecked Sendable {
         let crls: [X509RevocationList]
         /// Per CRL: the SHA-256 of CA certificates whose key verified its signature.
         var verifiedWith: [Set<[UInt8]>]
+        private var sorted = false
 
         init(identity: Identity, crls: [X509RevocationList]) {
             self.identity = identity
             self.crls = crls
             self.verifiedWith = Array(repeating: [], count: crls.count)
+        }
+
+        /// Sorts the entries of each CRL by serial once, before a store shares them between
+        /// threads: what OpenSSL's look-up would otherwise do under the CRL's lock in the first
+        /// handshake that needs it. Only the in-memory stack is sorted: X509_CRL_sort would also
+        /// mark the encoding as modified, and a CRL whose issuer did not list its entries in
+        /// order would then be encoded afresh, in another order, and fail its signature check.
+        func sortEntries() {
+            guard !sorted else { return }
+            for crl in crls {
+                if let revoked = X509_CRL_get_REVOKED(crl.pointer) { CNSSSL_sk_X509_REVOKED_sort(revoked) }
+            }
+            sorted = true
         }
     }
 
@@ -100,9 +114,6 @@ final class CRLFileCache: @unchecked Sendable {
             crls.append(X509RevocationList(taking: crl))
         }
         if crls.isEmpty { throw TLSError(.crl, "\(path): no CRL in file") }
-        for crl in crls where X509_CRL_sort(crl.pointer) != 1 {
-            throw TLSError.drainingQueue(.crl, "\(path): cannot sort the CRL's entries")
-        }
         return crls
     }
 }

@@ -155,6 +155,7 @@ public final class TrustStore: @unchecked Sendable {
                     }
                     crlObjects.append((crl, file, X509Inspector.name(issuerName)))
                 }
+                loaded.sortEntries()
             }
         }
 

@@ -170,7 +170,7 @@ public enum TestPKI {
     /// A DER CRL by `issuer` listing `revoked` serials.
     public static func crl(issuer: TestCertificate, revoked: [UInt64], lastUpdate: Date = Date(timeIntervalSinceNow: -3600),
                            nextUpdate: Date? = Date(timeIntervalSinceNow: 7 * 86_400), crlNumber: Int = 1,
-                           authorityKeyIdentifier: Bool = true, signer: TestKey? = nil) -> [UInt8] {
+                           authorityKeyIdentifier: Bool = true, signer: TestKey? = nil, sortedEntries: Bool = true) -> [UInt8] {
         guard let crl = X509_CRL_new() else { fatalError("X509_CRL_new") }
         defer { X509_CRL_free(crl) }
         X509_CRL_set_version(crl, 1)
@@ -206,7 +206,9 @@ public enum TestPKI {
             X509_CRL_add_ext(crl, ext, -1)
             X509_EXTENSION_free(ext)
         }
-        X509_CRL_sort(crl)
+        // Some issuers do not list their entries in serial order; `sortedEntries: false` keeps
+        // the order of `revoked`.
+        if sortedEntries { X509_CRL_sort(crl) }
         guard X509_CRL_sign(crl, (signer ?? issuer.key).pkey, EVP_sha256()) > 0 else { fatalError("X509_CRL_sign") }
         var out: UnsafeMutablePointer<UInt8>? = nil
         let length = i2d_X509_CRL(crl, &out)

@@ -195,4 +195,28 @@ final class ChainWorld: @unchecked Sendable {
             #expect(store.verify(leafDER: TestPKI.client("revoked", issuer: ca, key: ChainWorld.key2048, serial: revoked).der).reason == .revoked)
         }
     }
+
+    /// A CRL whose entries are not in serial order: loaded, sorted for look-ups, and its
+    /// signature still checks afterwards (a later load with a new CA of the same name checks
+    /// the cached CRL again).
+    @Test func crlWithEntriesOutOfOrderVerifiesBeforeAndAfterSorting() throws {
+        let dir = TestPKI.directory("unsorted-crl")
+        defer { dir.remove() }
+        let ca = TestPKI.ca("Regione Disordinata - CA Cittadini")
+        let crl = dir.write("unsorted.crl", TestPKI.crl(issuer: ca, revoked: [900, 100, 500, 300], sortedEntries: false))
+        let first = try TrustStore(TrustSources(caBundle: dir.write("bundle.pem", ca.pem), crls: [crl], revocation: .require, legacyIssuers: []))
+        for serial: UInt64 in [100, 300, 500, 900] {
+            #expect(first.verify(leafDER: TestPKI.client("r", issuer: ca, key: ChainWorld.key2048, serial: serial).der).reason == .revoked)
+        }
+        #expect(first.verify(leafDER: TestPKI.client("ok", issuer: ca, key: ChainWorld.key2048, serial: 7).der).reason == .ok)
+        // The reload reuses the parsed, sorted CRL and checks it against the new same-name CA.
+        let renewed = TestPKI.ca("Regione Disordinata - CA Cittadini")
+        let second = try TrustStore(TrustSources(caBundle: dir.write("bundle2.pem", ca.pem + renewed.pem), crls: [crl],
+                                                 revocation: .require, legacyIssuers: []))
+        #expect(second.verify(leafDER: TestPKI.client("r", issuer: ca, key: ChainWorld.key2048, serial: 500).der).reason == .revoked)
+        #expect(second.verify(leafDER: TestPKI.client("ok", issuer: ca, key: ChainWorld.key2048, serial: 7).der).reason == .ok)
+        let loaded = try CRLFileCache.shared.load(crl)
+        let caObject = try #require(X509Certificate(der: ca.der))
+        #expect(X509_CRL_verify(loaded.crls[0].pointer, X509_get0_pubkey(caObject.pointer)) == 1)
+    }
 }
