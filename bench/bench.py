@@ -32,9 +32,11 @@ CLIENT_ID = "bench"
 CLIENT_SECRET = "bench-secret-" + "y" * 24
 
 FULL = dict(rounds=5, citizens=500, hs=3000, hs_workers=8, ka=60000, ka_workers=4, idle=1000, login=500,
-            login_workers=6, warmup=50, login_warmup=5)
+            login_workers=6, warmup=50, login_warmup=5,
+            bigcrl_entries=1_000_000, bigcrl_warmup=20, bigcrl_cold=200, bigcrl_reloads=5)
 SMOKE = dict(rounds=1, citizens=30, hs=150, hs_workers=4, ka=1500, ka_workers=2, idle=50, login=15,
-             login_workers=2, warmup=10, login_warmup=2)
+             login_workers=2, warmup=10, login_warmup=2,
+             bigcrl_entries=20_000, bigcrl_warmup=5, bigcrl_cold=10, bigcrl_reloads=2)
 
 
 def log(message):
@@ -130,7 +132,8 @@ def make_pki(out, citizens):
             entry = pki.citizen("ok%d" % (i + 1))
             handle.write("%s %s\n" % (entry["cert"], entry["key"]))
     return dict(ca_bundle=pki.path(m["ca_bundle"]), crl=crl_path, cards=cards,
-                cert=pki.path(m["server"]["cert"]), key=pki.path(m["server"]["key"]))
+                cert=pki.path(m["server"]["cert"]), key=pki.path(m["server"]["key"]),
+                server_ca=pki.path(m["server"]["ca"]), pki_dir=pki_dir)
 
 
 # ---- servers --------------------------------------------------------------------------------
@@ -253,8 +256,8 @@ http {{
 class Nginx(Server):
     name = "nginx"
 
-    def __init__(self, out, material):
-        self.dir = os.path.join(out, "nginx")
+    def __init__(self, out, material, dirname="nginx"):
+        self.dir = os.path.join(out, dirname)
         os.makedirs(os.path.join(self.dir, "tmp"), exist_ok=True)
         self.port = free_port()
         self.config = os.path.join(self.dir, "nginx.conf")
@@ -497,10 +500,17 @@ def main():
     ap.add_argument("--no-build", action="store_true", help="use the existing .build-bench release binary")
     ap.add_argument("--only", choices=["ours", "nginx"], help="measure one server (profiling)")
     ap.add_argument("--binary", help="measure this cns-gateway binary instead of building one (A/B runs)")
+    ap.add_argument("--bigcrl-entries", type=int, help="entries of the large CRL (default 1,000,000; smoke 20,000)")
+    ap.add_argument("--no-bigcrl", action="store_true", help="skip the large-CRL phase")
+    ap.add_argument("--only-bigcrl", action="store_true", help="run the large-CRL phase only")
     args = ap.parse_args()
     p = dict(SMOKE if args.smoke else FULL)
     if args.rounds:
         p["rounds"] = args.rounds
+    if args.bigcrl_entries:
+        p["bigcrl_entries"] = args.bigcrl_entries
+    if args.only_bigcrl:
+        p["rounds"] = 0
     started = time.monotonic()
     if os.cpu_count() < 2:
         log("warning: fewer than 2 CPUs: server and load generator share a core")
@@ -513,7 +523,7 @@ def main():
     ours, nginx = Gateway(binary, out, material, secret_hash), Nginx(out, material)
 
     pg = None
-    if args.only != "nginx":
+    if args.only != "nginx" and p["rounds"] > 0:
         pg = Postgres()
     try:
         rounds = {"ours": [], "nginx": [], "ours_pg": []}
@@ -545,10 +555,16 @@ def main():
         if pg:
             pg.stop()
 
+    big = {}
+    if not args.no_bigcrl:
+        big = bigcrl_phase(binary, lg, out, material, secret_hash, p, args.only)
+        rounds["bigcrl"] = big
     with open(os.path.join(out, "rounds.json"), "w") as handle:
         json.dump(rounds, handle, indent=1)
-    if args.only:
-        return 0
+    if args.only or p["rounds"] == 0:
+        report_bigcrl(big, p, started)
+        errors = sum(v for side in big.values() for k, v in side.items() if k.endswith("errors"))
+        return 1 if errors else 0
     n = len(rounds["ours"])
     log("\n%d rounds, %d cards, %d handshakes / %d keep-alive requests / %d idle connections / %d logins per round"
         % (n, p["citizens"], p["hs"], p["ka"], p["idle"], p["login"]))
@@ -592,9 +608,57 @@ def main():
     log("")
     for line in summary:
         log(line)
-    log("BENCH total_seconds=%.0f" % (time.monotonic() - started))
-    errors = sum(f[k] for side in rounds.values() for f in side for k in f if k.endswith("errors"))
+    report_bigcrl(big, p, started)
+    errors = sum(f[k] for name, side in rounds.items() if name != "bigcrl" for f in side for k in f if k.endswith("errors"))
+    errors += sum(v for side in big.values() for k, v in side.items() if k.endswith("errors"))
     return 1 if errors else 0
+
+
+def bigcrl_phase(binary, lg, out, material, secret_hash, p, only):
+    """Both servers with root1's CRL at a large issuer's size (see bench/bigcrl_phase.py)."""
+    import bigcrl_phase
+    variants, others = bigcrl_phase.make_big_crls(out, material["pki_dir"], p["bigcrl_entries"])
+    results = {}
+    servers = (("ours", lambda: bigcrl_phase.OursBig(Gateway, binary, out, material, secret_hash, variants, others)),
+               ("nginx", lambda: bigcrl_phase.NginxBig(Nginx, out, material, variants)))
+    for name, make in servers:
+        if only and only != name:
+            continue
+        results[name] = bigcrl_phase.run_phase(name, make(), material, variants, lg, material["cards"], p)
+        f = results[name]
+        log("large CRL %-5s start %.2fs  cold hs %.0fµs  reload max %.2fs  /healthz max %.1f ms  RSS %d -> %d KiB"
+            % (name, f["bigcrl_start_s"], f["bigcrl_cold_cpu_us"], f["bigcrl_reload_s"], f["bigcrl_healthz_max_ms"],
+               f["bigcrl_rss_load_kib"], f["bigcrl_rss_reloads_kib"]))
+    return results
+
+
+BIGCRL_FIGURES = [  # name, unit
+    ("bigcrl_start_s", "s from start to the first served handshake"),
+    ("bigcrl_cold_cpu_us", "µs CPU / full handshake, every card new to the server"),
+    ("bigcrl_reload_s", "s from SIGHUP to the new trust serving (slowest of the reloads, each with a new CRL)"),
+    ("bigcrl_reload_median_s", "s from SIGHUP to the new trust serving (median)"),
+    ("bigcrl_healthz_max_ms", "ms longest GET /healthz on a kept-alive connection during the reloads"),
+    ("bigcrl_rss_load_kib", "KiB RSS after the first load"),
+    ("bigcrl_rss_reloads_kib", "KiB RSS after the reloads"),
+]
+
+
+def report_bigcrl(big, p, started):
+    if big:
+        log("\nlarge CRL: root1's CRL with %d entries; %d reloads, each with a CRL of new content"
+            % (p["bigcrl_entries"], p["bigcrl_reloads"]))
+        for name, unit in BIGCRL_FIGURES:
+            ours = big.get("ours", {}).get(name)
+            nginx = big.get("nginx", {}).get(name)
+            line = "BENCH figure=%s ours=%s nginx=%s" % (name, fmt(ours) if ours is not None else "-",
+                                                          fmt(nginx) if nginx is not None else "-")
+            if ours is not None and nginx:
+                line += " ratio=%.3f" % (ours / nginx)
+            log("%s  (%s)" % (line, unit))
+        if "ours" in big:
+            growth = big["ours"]["bigcrl_rss_reloads_kib"] / big["ours"]["bigcrl_rss_load_kib"]
+            log("BENCH figure=bigcrl_rss_growth ours=%.3f (RSS after the reloads / after the first load)" % growth)
+    log("BENCH total_seconds=%.0f" % (time.monotonic() - started))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CLinux
+import Synchronization
 
 /// Socket calls used by the server. File descriptors are plain `Int32`s owned by the
 /// caller (the connection or listener object that holds one closes it exactly once).
@@ -90,6 +91,8 @@ public enum Socket {
     }
 }
 
+private let heapTrimRequested = Atomic<Bool>(false)
+
 public enum Process {
     /// Raises the soft open-file limit to the hard limit; returns the new limit.
     @discardableResult
@@ -100,6 +103,16 @@ public enum Process {
 
     /// Returns freed heap pages to the kernel (after a burst of connections closes).
     public static func trimHeap() { cns_malloc_trim() }
+
+    /// Asks the control thread to return freed heap pages at its next tick: for frees that
+    /// happen on any thread (an old trust generation with a large CRL released by the last
+    /// connection that held it), where trimming on the spot could stall a loop thread.
+    public static func requestHeapTrim() { heapTrimRequested.store(true, ordering: .relaxed) }
+
+    /// On the control thread: trims if a trim was asked for since the last call.
+    public static func trimHeapIfRequested() {
+        if heapTrimRequested.exchange(false, ordering: .relaxed) { cns_malloc_trim() }
+    }
 
     public static func ignoreSIGPIPE() { cns_ignore_sigpipe() }
 

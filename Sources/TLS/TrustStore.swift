@@ -1,6 +1,7 @@
 import COpenSSL
 import COpenSSLShims
 public import FoundationEssentials
+import Posix
 
 /// What to do when revocation status cannot be established: a CA without a CRL, or a
 /// CRL past its nextUpdate.
@@ -237,6 +238,9 @@ public final class TrustStore: @unchecked Sendable {
     deinit {
         X509_STORE_free(store)
         for name in caNames { X509_NAME_free(name) }
+        // A large CRL (hundreds of megabytes in memory) freed here would otherwise stay in the
+        // process's heap: ask the control thread to give the pages back.
+        if crls.reduce(0, { $0 + $1.entries }) >= 10_000 { Posix.Process.requestHeapTrim() }
     }
 
     /// True when every CRL is within its validity window.

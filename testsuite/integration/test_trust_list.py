@@ -321,11 +321,14 @@ def test_url_source_is_downloaded_through_the_outbound_stack(world, gw, tmp_path
     served = tmp_path / "served"
     served.mkdir()
     server = ops_helpers.CRLServer(str(served))
+    # A sequence number above any the module's other tests import, so the test does not depend
+    # on their order.
+    newest = tslgen.write_list(str(tmp_path / "list-90.xml"), world["services"], world["signer"], sequence=90)
     try:
-        server.publish("TSL-IT.xml", world["list"])
+        server.publish("TSL-IT.xml", newest)
         result = cli("verify", server.url("TSL-IT.xml"), "--config", gw.config_path, "--json")
         assert result.rc == 0, result
-        assert result.json()["accepted"] is True and result.json()["sequence_number"] == 10
+        assert result.json()["accepted"] is True and result.json()["sequence_number"] == 90
         missing = cli("verify", server.url("nothing-here.xml"), "--config", gw.config_path, "--json")
         assert missing.rc == 3, missing
         assert missing.json()["reason"] == "download"

@@ -150,6 +150,7 @@ public final class GatewayServer {
                     }
                 }
             }
+            Posix.Process.trimHeapIfRequested()
             guard let signal = Posix.Process.waitForSignal(signals, timeoutMilliseconds: tick) else { continue }
             if signal == SIGHUP {
                 notifier.reloading()
