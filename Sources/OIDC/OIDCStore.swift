@@ -144,9 +144,14 @@ public struct AuditRecord: Sendable, Equatable {
     public var certificateSerial: String?
     public var certificateIssuer: String?
     public var event: String
+    /// How the card reached the gateway ("handshake", "forwarded"); nil where no card was read.
+    public var via: String?
+    /// The reverse proxy that forwarded the card (its address), when `via` is "forwarded".
+    public var proxyAddress: String?
 
     public init(id: Int64? = nil, time: Int64, clientAddress: String, clientID: String, reason: String, codiceFiscale: String? = nil,
-                certificateSerial: String? = nil, certificateIssuer: String? = nil, event: String = "login") {
+                certificateSerial: String? = nil, certificateIssuer: String? = nil, event: String = "login",
+                via: String? = nil, proxyAddress: String? = nil) {
         self.id = id
         self.time = time
         self.clientAddress = clientAddress
@@ -156,6 +161,8 @@ public struct AuditRecord: Sendable, Equatable {
         self.certificateSerial = certificateSerial
         self.certificateIssuer = certificateIssuer
         self.event = event
+        self.via = via
+        self.proxyAddress = proxyAddress
     }
 
     public var json: JSONValue {
@@ -167,6 +174,8 @@ public struct AuditRecord: Sendable, Equatable {
         if let codiceFiscale { o["cf"] = .string(codiceFiscale) }
         if let certificateSerial { o["certificate_serial"] = .string(certificateSerial) }
         if let certificateIssuer { o["certificate_issuer"] = .string(certificateIssuer) }
+        if let via { o["via"] = .string(via) }
+        if let proxyAddress { o["proxy_address"] = .string(proxyAddress) }
         return .object(o)
     }
 }

@@ -170,7 +170,7 @@ extension Provider {
         guard card.accepted, let subject = card.subject else {
             let record = AuditRecord(time: nowMilliseconds, clientAddress: info.clientAddress, clientID: client.id, reason: card.reason,
                                      codiceFiscale: card.subject?.codiceFiscale, certificateSerial: card.certificateSerial,
-                                     certificateIssuer: card.certificateIssuer)
+                                     certificateIssuer: card.certificateIssuer, via: card.via, proxyAddress: card.proxyAddress)
             do { try audit(record) } catch { return storeFailure(error, operation: "audit") }
             log("oidc_login", ["client_id": client.id, "reason": card.reason])
             if request.prompt.contains("none") {
@@ -243,7 +243,7 @@ extension Provider {
             try store.completeLogin(sessionWrite, code: record, audit: AuditRecord(
                 time: nowMilliseconds, clientAddress: info.clientAddress, clientID: client.id, reason: "ok",
                 codiceFiscale: subject.codiceFiscale, certificateSerial: subject.certificateSerial,
-                certificateIssuer: subject.certificateIssuer))
+                certificateIssuer: subject.certificateIssuer, via: card.via, proxyAddress: card.proxyAddress))
         } catch {
             return storeFailure(error, operation: "code")
         }
@@ -260,7 +260,8 @@ extension Provider {
         do {
             try audit(AuditRecord(time: nowMilliseconds, clientAddress: info.clientAddress, clientID: clientID, reason: reason,
                                   codiceFiscale: subject?.codiceFiscale, certificateSerial: subject?.certificateSerial,
-                                  certificateIssuer: subject?.certificateIssuer, event: event))
+                                  certificateIssuer: subject?.certificateIssuer, event: event,
+                                  via: info.card?.via, proxyAddress: info.card?.proxyAddress))
         } catch {
             log("oidc_store_error", ["operation": "audit", "error": error.description])
         }

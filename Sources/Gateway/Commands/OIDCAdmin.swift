@@ -83,6 +83,8 @@ public enum OIDCAdmin {
             if let cf = record.codiceFiscale { line += " cf=\(cf)" }
             if let serial = record.certificateSerial { line += " serial=\(serial)" }
             if let issuer = record.certificateIssuer { line += " issuer=\"\(issuer)\"" }
+            if let via = record.via, via != "handshake" { line += " via=\(via)" }
+            if let proxy = record.proxyAddress { line += " proxy=\(proxy)" }
             return line
         }
     }
