@@ -21,7 +21,8 @@ public struct ForwardedCertificateFields: Sendable, Equatable {
     /// The field with the leaf (for `xfcc`, the whole x-forwarded-client-cert field).
     public var certificate: String
     /// The certificates the client sent after its own: `rfc9440` a list field, `nginx` a field of
-    /// URL-escaped PEM blocks, `apache` the prefix of numbered fields (`<prefix>0`, `<prefix>1`, …);
+    /// URL-escaped PEM blocks, `apache` the prefix of numbered fields (`<prefix>0`, `<prefix>1`, …,
+    /// read up to the first absent or `(null)` one);
     /// nil for `xfcc` (the chain is the element's `Chain`) or when the proxy sends none.
     public var chain: String?
 
@@ -161,11 +162,15 @@ public enum ForwardedCertificateParser {
                 if numbered[index] != nil { throw ForwardedHeaderError(.duplicateField, "more than one \(header.name) field") }
                 numbered[index] = header.value
             }
-            for (index, text) in numbered.sorted(by: { $0.key < $1.key }) where !isApacheEmpty(text) {
-                if index >= maxChainLength || chain.count == maxChainLength {
+            // From 0 up to the first absent or `(null)` field, as mod_ssl numbers them: a field
+            // past that gap was not written by the proxy's configuration.
+            var index = 0
+            while let text = numbered[index], !isApacheEmpty(text) {
+                if index == maxChainLength {
                     throw ForwardedHeaderError(.chainTooLong, "more than \(maxChainLength) certificates in the chain")
                 }
                 chain.append(try PEMText.certificates(Array(text.utf8), limit: 1)[0])
+                index += 1
             }
         }
         return ForwardedCertificate(leaf: leaf, chain: chain)

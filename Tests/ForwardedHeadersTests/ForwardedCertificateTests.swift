@@ -136,8 +136,12 @@ import Testing
         let twice = [header("X-SSL-Client-Cert", apacheValue(leaf)), header("X-SSL-Client-Cert-Chain-0", apacheValue(intermediate)),
                      header("X-SSL-Client-Cert-Chain-0", apacheValue(intermediate))]
         #expect(parse(twice, .apache).errorCode == .duplicateField)
-        let far = [header("X-SSL-Client-Cert", apacheValue(leaf)), header("X-SSL-Client-Cert-Chain-8", apacheValue(intermediate))]
-        #expect(parse(far, .apache).errorCode == .chainTooLong)
+        // A field past the first gap is not the proxy's: ignored.
+        let gap = [header("X-SSL-Client-Cert", apacheValue(leaf)), header("X-SSL-Client-Cert-Chain-0", "(null)"),
+                   header("X-SSL-Client-Cert-Chain-1", apacheValue(intermediate)), header("X-SSL-Client-Cert-Chain-3", apacheValue(intermediate))]
+        #expect(try parse(gap, .apache).get()?.chain == [])
+        let all = [header("X-SSL-Client-Cert", apacheValue(leaf))] + (0...8).map { header("X-SSL-Client-Cert-Chain-\($0)", apacheValue(intermediate)) }
+        #expect(parse(all, .apache).errorCode == .chainTooLong)
     }
 
     @Test func configuredNamesAndPresence() throws {
