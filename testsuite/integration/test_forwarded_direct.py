@@ -150,3 +150,23 @@ def test_malformed_headers_are_answered_and_the_next_request_is_served(pki, worl
     with proxy_connection(pki, gateway, good) as sock:
         assert get(sock, headers=[good_header]).json()["verdict"]["reason"] == "ok"
     assert gateway.alive()
+
+
+def test_the_example_forwarded_listener_has_only_known_keys(tmp_path):
+    """The commented forwarded listener of config/cns-gateway.example.toml, uncommented, is a
+    listener the strict parser knows every key of (only the installation's files are missing)."""
+    import os
+    import subprocess
+    with open(os.path.join(harness.REPO, "config", "cns-gateway.example.toml")) as handle:
+        text = handle.read()
+    begin, end = "# --- forwarded listener (begin) ---\n", "# --- forwarded listener (end) ---\n"
+    block = text[text.index(begin) + len(begin):text.index(end)]
+    uncommented = "\n".join(line[2:] if line.startswith("# ") else line for line in block.splitlines())
+    assert "client_certificate = \"forwarded\"" in uncommented
+    path = tmp_path / "example.toml"
+    path.write_text(text.replace(block, uncommented + "\n"))
+    proc = subprocess.run([harness.gateway_binary(), "check-config", "--config", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    problems = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert problems and all("no such file" in line for line in problems), "\n".join(problems)
+    assert any("listener[1].proxy_certificates[0]" in line for line in problems), "\n".join(problems)
