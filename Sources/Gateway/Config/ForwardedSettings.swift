@@ -54,11 +54,12 @@ public struct ForwardedSettings: Sendable, Equatable {
             fields, "forwarded_client_address", path: path, default: ForwardedClientField.xForwardedFor.rawValue,
             choices: ForwardedClientField.allCases.map(\.rawValue))) ?? .xForwardedFor
         var pins = Set<[UInt8]>()
-        for (i, entry) in reader.stringArray(fields, "proxy_certificates", path: path, default: []).enumerated() {
+        let pinEntries = reader.stringArray(fields, "proxy_certificates", path: path, default: [])
+        for (i, entry) in pinEntries.enumerated() {
             if let pin = pin(entry, keyPath: "\(path).proxy_certificates[\(i)]", reader: reader) { pins.insert(pin) }
         }
         let waived = reader.bool(fields, "allow_unauthenticated_loopback_proxy", path: path, default: false)
-        if pins.isEmpty && !waived && reader.stringArray(fields, "proxy_certificates", path: path, default: []).isEmpty {
+        if pinEntries.isEmpty && !waived {
             reader.problem("\(path).proxy_certificates",
                            "a forwarded listener believes the certificate header only from a proxy that authenticates with a pinned TLS certificate: "
                            + "list its SHA-256 or file (or set allow_unauthenticated_loopback_proxy = true for a proxy on this host)")
