@@ -89,6 +89,8 @@ class Proxy:
         self.dir = directory
         self.port = port or harness.free_port()
         self.proc = None
+        # Further (old, new) replacements in the documented snippet, for a test's variant.
+        self.variant = []
         # The proxy's own TLS certificate for browsers (the test server's: curl trusts its CA).
         self.front_cert = self._copy(pki.path(pki.manifest["server"]["cert"]), "front.pem")
         self.front_key = self._copy(pki.path(pki.manifest["server"]["key"]), "front.key")
@@ -157,7 +159,7 @@ class NginxProxy(Proxy):
             ("/etc/nginx/tls/proxy-client.key", self.identity.key),
             ("/etc/nginx/tls/gateway-ca.pem", self.gateway_ca),
             ("proxy_ssl_name gateway.internal;", "proxy_ssl_name localhost;"),
-        ], "docs/reverse-proxy/nginx.conf")
+        ] + self.variant, "docs/reverse-proxy/nginx.conf")
         temp = os.path.join(self.dir, "temp")
         os.makedirs(temp)
         os.chmod(temp, 0o777)
@@ -201,7 +203,7 @@ class HAProxyProxy(Proxy):
             ("/etc/haproxy/tls/gateway-ca.pem", self.gateway_ca),
             ("/etc/haproxy/tls/proxy-client.pem", self.identity.combined),
             ("sni str(gateway.internal)", "sni str(localhost)"),
-        ], "docs/reverse-proxy/haproxy.cfg")
+        ] + self.variant, "docs/reverse-proxy/haproxy.cfg")
         conf = os.path.join(self.dir, "haproxy.cfg")
         with open(conf, "w") as handle:
             handle.write("global\n    maxconn 256\n\ndefaults\n    timeout connect 5s\n    timeout client 30s\n"
@@ -226,7 +228,7 @@ class ApacheProxy(Proxy):
             ("/etc/apache2/tls/proxy-client.pem", self.identity.combined),
             ("/etc/apache2/tls/gateway-ca.pem", self.gateway_ca),
             ("https://gateway.internal:8443/", "https://localhost:%d/" % self.gateway_port),
-        ], "docs/reverse-proxy/apache.conf")
+        ] + self.variant, "docs/reverse-proxy/apache.conf")
         conf = os.path.join(self.dir, "httpd.conf")
         modules = ["mpm_event", "authz_core", "socache_shmcb", "ssl", "headers", "proxy", "proxy_http"]
         with open(conf, "w") as handle:

@@ -163,3 +163,38 @@ def test_a_header_the_client_sends_is_replaced(pki, stack):
     # The proxy is trusted, so none of this was refused.
     samples = parse_metrics(fetch_metrics(gateway))
     assert metric_sum(samples, "cns_forwarded_refused_total") == 0
+
+
+def test_under_a_path_prefix(pki, gateways, rp):
+    """nginx serving the gateway under /cns/: the pages live and link there, the issuer and
+    the login are under it, nothing is built from the Host header (curl sends 'localhost')."""
+    directory = world_readable_directory("cns-nginx-prefix-")
+    identity = ProxyIdentity(directory, "proxy-client")
+    gateway = gateways.new("fwd-prefix")
+    public_port, proxy_port = harness.free_port(), harness.free_port()
+    config = oidc_config(gateway, public_port, harness.free_port(), rp.redirect_uri)
+    base = "https://localhost:%d/cns" % proxy_port
+    config["listener"][1] = forwarded_listener(gateway, "login", "nginx", [identity.sha256], public_base_url=base)
+    config["oidc"]["issuer"] = "https://localhost:%d/cns" % public_port
+    config["oidc"]["login_base_url"] = base
+    gateway.start(config)
+    gateway.issuer = config["oidc"]["issuer"]
+    proxy = PROXIES["nginx"](pki, gateway.port("login"), identity, directory, port=proxy_port)
+    # The variant the snippet's comment describes.
+    proxy.variant = [("    location / {", "    location /cns/ {")]
+    try:
+        proxy.start()
+        page = proxy.curl("/cns/verifica?lang=en", "revoked", ["-H", "Host: attacker.example"])
+        assert page.status == 200 and "<code>revoked</code>" in page.body, page
+        assert 'href="/cns/?lang=en"' in page.body and 'href="/?lang' not in page.body
+        assert "attacker.example" not in page.body
+        assert proxy.curl("/verifica", "ok1").status == 404, "nginx forwards only /cns/"
+        result, callback, verifier = login(pki, (gateway, proxy), rp, pki.citizen("ok1"))
+        assert callback and "code" in callback, "%r\n%s\n%s" % (result, proxy.log(), gateway.log_tail(20))
+        assert callback["iss"] == gateway.issuer
+        status, _, body = http_call(pki, gateway.issuer + "/token", {
+            "grant_type": "authorization_code", "code": callback["code"], "redirect_uri": rp.redirect_uri,
+            "code_verifier": verifier}, basic_auth())
+        assert status == 200, body
+    finally:
+        proxy.stop()
