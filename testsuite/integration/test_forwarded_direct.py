@@ -150,6 +150,11 @@ def test_malformed_headers_are_answered_and_the_next_request_is_served(pki, worl
     with proxy_connection(pki, gateway, good) as sock:
         assert get(sock, headers=[good_header]).json()["verdict"]["reason"] == "ok"
     assert gateway.alive()
+    # No log line holds a certificate, or a piece of one.
+    body = base64.b64encode(card).decode()
+    for event in gateway.events:
+        text = str(event)
+        assert "BEGIN CERTIFICATE" not in text and body[:40] not in text and body[-40:] not in text, event
 
 
 def test_the_example_forwarded_listener_has_only_known_keys(tmp_path):

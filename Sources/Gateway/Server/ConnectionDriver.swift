@@ -202,7 +202,8 @@ extension Worker {
                            response: router.errorResponse(status: 400, message: message), reason: reason)
                     return true
                 case .accepted(let card, let client):
-                    connection.requestClient = client
+                    // (The peer itself when it is no trusted proxy or names no one else.)
+                    connection.requestClient = client == connection.peer ? nil : client
                     context = connection.requestContext(server: shared, card: card, client: client)
                 }
             } else {
