@@ -46,6 +46,8 @@ let package = Package(
         .target(name: "HTTP1", swiftSettings: strict),
         .target(name: "JSON", swiftSettings: strict),
         .target(name: "ProxyProtocol", swiftSettings: strict),
+        // What an HTTP reverse proxy forwards in headers: the card certificate and the client's address.
+        .target(name: "ForwardedHeaders", dependencies: ["HTTP1", "ProxyProtocol"], swiftSettings: strict),
         .target(name: "CNS", dependencies: [
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -70,7 +72,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .target(name: "Gateway", dependencies: [
-            "Posix", "EventLoop", "TLS", "Outbound", "TrustList", "HTTP1", "JSON", "ProxyProtocol", "CNS", "Pages", "OIDC", "Store",
+            "Posix", "EventLoop", "TLS", "Outbound", "TrustList", "HTTP1", "JSON", "ProxyProtocol", "ForwardedHeaders", "CNS", "Pages", "OIDC", "Store",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -105,6 +107,7 @@ let package = Package(
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Posix"], swiftSettings: strict),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: strict),
         .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"], swiftSettings: strict),
+        .testTarget(name: "ForwardedHeadersTests", dependencies: ["ForwardedHeaders", "HTTP1"], swiftSettings: strict),
         .testTarget(name: "CNSTests", dependencies: [
             "CNS",
             .product(name: "X509", package: "swift-certificates"),

@@ -151,9 +151,14 @@ public struct AuditRecord: Sendable, Equatable {
     /// A summary (`AuditThrottle`): this many records of `event` and `reason` were not written
     /// one by one in the window that ended at `time`. Nil for a record of one attempt.
     public var repeated: Int?
+    /// How the card reached the gateway ("handshake", "forwarded"); nil where no card was read.
+    public var via: String?
+    /// The reverse proxy that forwarded the card (its address), when `via` is "forwarded".
+    public var proxyAddress: String?
 
     public init(id: Int64? = nil, time: Int64, clientAddress: String, clientID: String, reason: String, codiceFiscale: String? = nil,
-                certificateSerial: String? = nil, certificateIssuer: String? = nil, event: String = "login", repeated: Int? = nil) {
+                certificateSerial: String? = nil, certificateIssuer: String? = nil, event: String = "login", repeated: Int? = nil,
+                via: String? = nil, proxyAddress: String? = nil) {
         self.id = id
         self.time = time
         self.clientAddress = clientAddress
@@ -164,6 +169,8 @@ public struct AuditRecord: Sendable, Equatable {
         self.certificateIssuer = certificateIssuer
         self.event = event
         self.repeated = repeated
+        self.via = via
+        self.proxyAddress = proxyAddress
     }
 
     public var json: JSONValue {
@@ -176,6 +183,8 @@ public struct AuditRecord: Sendable, Equatable {
         if let certificateSerial { o["certificate_serial"] = .string(certificateSerial) }
         if let certificateIssuer { o["certificate_issuer"] = .string(certificateIssuer) }
         if let repeated { o["repeated"] = .int(repeated) }
+        if let via { o["via"] = .string(via) }
+        if let proxyAddress { o["proxy_address"] = .string(proxyAddress) }
         return .object(o)
     }
 }

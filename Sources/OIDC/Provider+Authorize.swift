@@ -170,7 +170,7 @@ extension Provider {
         guard card.accepted, let subject = card.subject else {
             let record = AuditRecord(time: nowMilliseconds, clientAddress: info.clientAddress, clientID: client.id, reason: card.reason,
                                      codiceFiscale: card.subject?.codiceFiscale, certificateSerial: card.certificateSerial,
-                                     certificateIssuer: card.certificateIssuer)
+                                     certificateIssuer: card.certificateIssuer, via: card.via, proxyAddress: card.proxyAddress)
             // Anyone can arrive without a card, or with one no trusted CA issued: these are
             // sampled and counted, not written one by one (AuditThrottle).
             do { try audit(record, durable: false) } catch { return storeFailure(error, operation: "audit") }
@@ -245,7 +245,7 @@ extension Provider {
             try store.completeLogin(sessionWrite, code: record, audit: AuditRecord(
                 time: nowMilliseconds, clientAddress: info.clientAddress, clientID: client.id, reason: "ok",
                 codiceFiscale: subject.codiceFiscale, certificateSerial: subject.certificateSerial,
-                certificateIssuer: subject.certificateIssuer))
+                certificateIssuer: subject.certificateIssuer, via: card.via, proxyAddress: card.proxyAddress))
         } catch {
             return storeFailure(error, operation: "code")
         }
@@ -264,7 +264,8 @@ extension Provider {
         do {
             try audit(AuditRecord(time: nowMilliseconds, clientAddress: info.clientAddress, clientID: clientID, reason: reason,
                                   codiceFiscale: subject?.codiceFiscale, certificateSerial: subject?.certificateSerial,
-                                  certificateIssuer: subject?.certificateIssuer, event: event), durable: durable)
+                                  certificateIssuer: subject?.certificateIssuer, event: event,
+                                  via: info.card?.via, proxyAddress: info.card?.proxyAddress), durable: durable)
         } catch {
             log("oidc_store_error", ["operation": "audit", "error": error.description])
         }

@@ -14,14 +14,20 @@ public struct CardLogin: Sendable {
     /// When the card signed the connection's TLS handshake; nil when the caller cannot tell
     /// (then the card counts as having signed just now).
     public var handshakeAt: Date?
+    /// How the card reached the gateway, for the audit trail: "handshake", or "forwarded" by
+    /// the reverse proxy at `proxyAddress`.
+    public var via: String?
+    public var proxyAddress: String?
 
     public init(reason: String, subject: LoginSubject?, certificateSerial: String? = nil, certificateIssuer: String? = nil,
-                handshakeAt: Date? = nil) {
+                handshakeAt: Date? = nil, via: String? = nil, proxyAddress: String? = nil) {
         self.reason = reason
         self.subject = subject
         self.certificateSerial = certificateSerial ?? subject?.certificateSerial
         self.certificateIssuer = certificateIssuer ?? subject?.certificateIssuer
         self.handshakeAt = handshakeAt
+        self.via = via
+        self.proxyAddress = proxyAddress
     }
 
     public var accepted: Bool { reason == "ok" && subject != nil }

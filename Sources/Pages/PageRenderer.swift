@@ -65,53 +65,58 @@ public struct PageRenderer: Sendable {
 
     /// `/`: what a citizen needs (card, reader, software, PIN), how to get the PIN, what to do
     /// when it is blocked or the card is lost. `continueURL` becomes the login button.
-    /// `query` is the request's query string, kept in the language link.
-    public func landing(_ language: PageLanguage, continueURL: String? = nil, query: String? = nil) -> String {
+    /// `query` is the request's query string, kept in the language link. `basePath` is the path
+    /// the site's own links start with: "" at the host's root, "/cns" when a reverse proxy
+    /// serves the gateway under that prefix.
+    public func landing(_ language: PageLanguage, continueURL: String? = nil, query: String? = nil, basePath: String = "") -> String {
         var problems: [String] = []
-        return landing(language, continueURL: continueURL, query: query, problems: &problems)
+        return landing(language, continueURL: continueURL, query: query, basePath: basePath, problems: &problems)
     }
 
     /// `/verifica`: what the gateway read from the presented certificate and whether it would
     /// accept it.
-    public func verifica(_ report: CardReport, language: PageLanguage, query: String? = nil) -> String {
+    public func verifica(_ report: CardReport, language: PageLanguage, query: String? = nil, basePath: String = "") -> String {
         var problems: [String] = []
-        return verifica(report, language: language, query: query, problems: &problems)
+        return verifica(report, language: language, query: query, basePath: basePath, problems: &problems)
     }
 
     /// The page for `reason`: what happened, what to do, the help contacts, the code itself.
     /// `returnURL` becomes a "back to the service" button; it is used only when it is an
     /// `http(s)` address or a path on this site. An unknown reason gets the `bad_request` page.
-    public func error(reason: String, language: PageLanguage, returnURL: String? = nil, query: String? = nil) -> String {
+    public func error(reason: String, language: PageLanguage, returnURL: String? = nil, query: String? = nil, basePath: String = "") -> String {
         var problems: [String] = []
-        return error(reason: reason, language: language, returnURL: returnURL, query: query, problems: &problems)
+        return error(reason: reason, language: language, returnURL: returnURL, query: query, basePath: basePath, problems: &problems)
     }
 
     // MARK: - Page contexts
 
-    private func landing(_ language: PageLanguage, continueURL: String?, query: String?, problems: inout [String]) -> String {
-        var values = common(language)
+    private func landing(_ language: PageLanguage, continueURL: String?, query: String?, basePath: String = "",
+                         problems: inout [String]) -> String {
+        var values = common(language, basePath: basePath)
         values["continue_url"] = Self.safeLink(continueURL).map(TemplateValue.text)
         return page("landing", title: text(language, "landing", "title"), values: values, language: language, query: query, problems: &problems)
     }
 
-    private func verifica(_ report: CardReport, language: PageLanguage, query: String?, problems: inout [String]) -> String {
-        var values = common(language)
+    private func verifica(_ report: CardReport, language: PageLanguage, query: String?, basePath: String = "",
+                          problems: inout [String]) -> String {
+        var values = common(language, basePath: basePath)
         let reason = report.presented ? report.reason : "no_certificate"
         values["accepted"] = .bool(report.presented && reason == "ok")
         values["presented"] = .bool(report.presented)
         values["r"] = reasonStrings(reason, language)
         values["reason_code"] = .text(reason)
         values["openssl_error"] = .optionalText(report.opensslError)
-        values["retry_href"] = .text("/verifica?lang=\(language.rawValue)")
+        values["retry_href"] = .text("\(basePath)/verifica?lang=\(language.rawValue)")
         if report.presented {
             values["card"] = .object(cardFacts(report, language))
         }
         return page("verifica", title: text(language, "verifica", "title"), values: values, language: language, query: query, problems: &problems)
     }
 
-    private func error(reason: String, language: PageLanguage, returnURL: String?, query: String?, problems: inout [String]) -> String {
+    private func error(reason: String, language: PageLanguage, returnURL: String?, query: String?, basePath: String = "",
+                       problems: inout [String]) -> String {
         let known = Self.reasons.contains(reason) ? reason : Self.fallbackReason
-        var values = common(language)
+        var values = common(language, basePath: basePath)
         let strings = reasonStrings(known, language)
         values["r"] = strings
         values["reason_code"] = .text(known)
@@ -141,7 +146,7 @@ public struct PageRenderer: Sendable {
         return html
     }
 
-    private func common(_ language: PageLanguage) -> [String: TemplateValue] {
+    private func common(_ language: PageLanguage, basePath: String) -> [String: TemplateValue] {
         [
             "t": files.strings[language] ?? .object([:]),
             "lang": .text(language.rawValue),
@@ -149,8 +154,8 @@ public struct PageRenderer: Sendable {
             // The administrator's own stylesheet, inside <style>: trusted like the templates.
             "css": .html(files.stylesheet),
             "help": .object(helpValues()),
-            "home_href": .text("/?lang=\(language.rawValue)"),
-            "verifica_href": .text("/verifica?lang=\(language.rawValue)"),
+            "home_href": .text("\(basePath)/?lang=\(language.rawValue)"),
+            "verifica_href": .text("\(basePath)/verifica?lang=\(language.rawValue)"),
         ]
     }
 

@@ -162,3 +162,15 @@ enum IPAddressText {
         return hex(0..<bestStart) + "::" + hex((bestStart + bestLength)..<8)
     }
 }
+
+/// A textual IP address on its own, for the other places a proxy names a client (the
+/// `Forwarded` and `X-Forwarded-For` request headers).
+public enum IPAddress {
+    /// The 4 (IPv4 dotted quad) or 16 (IPv6, RFC 4291 §2.2) bytes of `text`, nil unless the
+    /// whole text is one address (no port, no zone, no brackets).
+    public static func parse(_ text: some Collection<UInt8>) -> [UInt8]? {
+        if case .complete(let v4) = IPAddressText.parseIPv4(text) { return v4 }
+        if case .complete(let v6) = IPAddressText.parseIPv6(text) { return v6 }
+        return nil
+    }
+}

@@ -56,6 +56,13 @@ enum Migrations {
         """
         ALTER TABLE audit ADD COLUMN repeated {int};
         """,
+        // 4: how the card reached the gateway: "handshake", or "forwarded" by the reverse proxy
+        // at proxy_address (issue 16). NULL for records older than this step, and where no
+        // card was read (the back channel).
+        """
+        ALTER TABLE audit ADD COLUMN via TEXT;
+        ALTER TABLE audit ADD COLUMN proxy_address TEXT;
+        """,
     ]
 
     static func steps(_ dialect: Dialect) -> [String] { templates.map(dialect.render) }

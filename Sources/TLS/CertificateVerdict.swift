@@ -80,5 +80,7 @@ public struct CertificateVerdict: Sendable, Equatable {
     }
 
     public static let noCertificate = CertificateVerdict(reason: .noCertificate, opensslCode: X509_V_OK)
+    /// Bytes that were meant to be a certificate but are none (a forwarded header that does not decode).
+    public static let malformed = CertificateVerdict(reason: .malformedCertificate, opensslCode: X509_V_ERR_UNSPECIFIED)
 }
 

@@ -28,6 +28,16 @@ public final class TLSConnection {
     let ssl: OpaquePointer
     public let context: TLSContext
     public internal(set) var verdict: CertificateVerdict = .noCertificate
+    /// On a context with pinned client certificates: whether the peer's matched.
+    public internal(set) var pinCheck: PinCheck = .notChecked
+
+    public enum PinCheck: Sendable, Equatable {
+        /// No certificate came (or the context pins none).
+        case notChecked
+        case matched
+        /// The certificate presented, by SHA-256 (lowercase hex), is not one of the pins.
+        case notPinned(sha256: String)
+    }
 
     public init(context: TLSContext, fd: Int32) throws(TLSError) {
         guard let ssl = SSL_new(context.pointer) else {

@@ -20,14 +20,20 @@ public struct TLSContextConfiguration: Sendable {
     public var clientCertificate: ClientCertificateMode
     public var versions: [TLSVersion]
     public var sendCANames: Bool
+    /// SHA-256 digests of the only client certificates a handshake may complete with (a reverse
+    /// proxy authenticating itself). When set, `clientCertificate` is ignored: the certificate
+    /// is required, judged by its pin alone (not by the trust store), and any other ends the
+    /// handshake with an alert.
+    public var pinnedClientCertificates: Set<[UInt8]>
 
     public init(certificateChainFile: String, privateKeyFile: String, clientCertificate: ClientCertificateMode,
-                versions: [TLSVersion], sendCANames: Bool) {
+                versions: [TLSVersion], sendCANames: Bool, pinnedClientCertificates: Set<[UInt8]> = []) {
         self.certificateChainFile = certificateChainFile
         self.privateKeyFile = privateKeyFile
         self.clientCertificate = clientCertificate
         self.versions = versions
         self.sendCANames = sendCANames
+        self.pinnedClientCertificates = pinnedClientCertificates
     }
 }
 
@@ -82,6 +88,17 @@ public final class TLSContext: @unchecked Sendable {
         _ = SSL_CTX_set_session_id_context(ctx, sessionID, UInt32(sessionID.count))
         SSL_CTX_set_alpn_select_cb(ctx, alpnSelect, nil)
 
+        if !configuration.pinnedClientCertificates.isEmpty {
+            // Every connection runs the full handshake, so every connection shows its pinned
+            // certificate (a resumed session would skip the check below).
+            SSL_CTX_set_options(ctx, CNSSSL_OP_NO_TICKET)
+            _ = CNSSSL_SSL_CTX_set_session_cache_mode(ctx, CNSSSL_SESS_CACHE_OFF)
+            _ = SSL_CTX_set_num_tickets(ctx, 0)
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+            SSL_CTX_set_cert_verify_callback(ctx, pinVerifyCallback, Unmanaged.passUnretained(self).toOpaque())
+            OpenSSLErrorQueue.clear()
+            return
+        }
         switch configuration.clientCertificate {
         case .none:
             SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nil)
@@ -116,6 +133,23 @@ public final class TLSContext: @unchecked Sendable {
         if configuration.clientCertificate == .require && verdict.reason != .ok { return 0 }
         return 1
     }
+}
+
+/// The pinned-certificate check: the presented leaf's SHA-256 must be one of the pins. The
+/// outcome is recorded on the connection for the log; a miss fails the handshake.
+private func pinVerifyCallback(_ storeCtx: OpaquePointer?, _ arg: UnsafeMutableRawPointer?) -> Int32 {
+    guard let storeCtx, let arg, let connection = TLSConnection.owning(storeCtx),
+          let leaf = X509_STORE_CTX_get0_cert(storeCtx) else { return 0 }
+    let context = Unmanaged<TLSContext>.fromOpaque(arg).takeUnretainedValue()
+    let digest = X509Inspector.sha256(leaf)
+    if context.configuration.pinnedClientCertificates.contains(digest) {
+        connection.pinCheck = .matched
+        X509_STORE_CTX_set_error(storeCtx, X509_V_OK)
+        return 1
+    }
+    connection.pinCheck = .notPinned(sha256: digest.hexString)
+    X509_STORE_CTX_set_error(storeCtx, X509_V_ERR_CERT_REJECTED)
+    return 0
 }
 
 /// `SSL_CTX_set_cert_verify_callback`: captures nothing; the context arrives as `arg`,

@@ -20,7 +20,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DEFAULT_BIN = os.path.join(REPO, ".build", "debug", "cns-gateway")
 
 PACKAGES = {"curl": "curl", "openssl": "openssl", "haproxy": "haproxy", "chromium": "chromium", "xmlsec1": "xmlsec1",
-            "certutil": "libnss3-tools", "pk12util": "libnss3-tools"}
+            "certutil": "libnss3-tools", "pk12util": "libnss3-tools", "nginx": "nginx-light", "apache2": "apache2"}
 
 
 def require_program(name):

@@ -44,7 +44,7 @@ public enum ConfigCheck {
         } catch {
             return problems + ["\(path): trust: \(error.reason)"]
         }
-        for (i, listener) in config.listeners.enumerated() {
+        for (i, listener) in config.listeners.enumerated() where !listener.isPlainHTTP {
             do {
                 _ = try TLSContext(listener.tlsConfiguration, trust: trust)
             } catch {

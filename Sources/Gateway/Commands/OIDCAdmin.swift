@@ -89,6 +89,8 @@ public enum OIDCAdmin {
             if let serial = record.certificateSerial { line += " serial=\(serial)" }
             if let issuer = record.certificateIssuer { line += " issuer=\"\(issuer)\"" }
             if let repeated = record.repeated { line += " repeated=\(repeated) (counted, not recorded one by one)" }
+            if let via = record.via, via != "handshake" { line += " via=\(via)" }
+            if let proxy = record.proxyAddress { line += " proxy=\(proxy)" }
             return line
         }
     }

@@ -22,17 +22,36 @@ public enum LogFormat: String, Sendable { case auto, json, text }
 public struct ListenerConfig: Sendable, Equatable {
     public var name: String
     public var address: SocketAddress
+    /// Empty only on a plain-HTTP forwarded listener (a proxy on loopback, by waiver).
     public var certificate: String
     public var privateKey: String
+    /// What the TLS handshake asks of the client; `.none` on a forwarded listener, whose
+    /// handshake asks for the proxy's pinned certificate instead.
     public var clientCertificate: ClientCertificateMode
     public var tlsVersions: [TLSVersion]
     public var proxyProtocol: Bool
     public var trustedProxies: [IPNetwork]
     public var sendCANames: Bool
+    /// `client_certificate = "forwarded"`: the card comes in a header from a trusted proxy.
+    public var forwarded: ForwardedSettings? = nil
+    /// `public_base_url`: where browsers reach this listener (through a proxy, maybe under a path).
+    public var publicBaseURL: String? = nil
+    /// The path of `publicBaseURL` ("" when unset or at the root): the pages are served under it
+    /// and link within it.
+    public var publicPathPrefix: String = ""
+
+    /// No TLS at all: a forwarded listener behind a proxy on this host.
+    public var isPlainHTTP: Bool { certificate.isEmpty }
+
+    /// The listener reads the citizen's card: in its own handshake, or from a trusted proxy.
+    public var readsCard: Bool { clientCertificate != .none || forwarded != nil }
+
+    public func isTrustedProxy(_ peer: SocketAddress) -> Bool { trustedProxies.contains { $0.contains(peer) } }
 
     public var tlsConfiguration: TLSContextConfiguration {
         TLSContextConfiguration(certificateChainFile: certificate, privateKeyFile: privateKey,
-                                clientCertificate: clientCertificate, versions: tlsVersions, sendCANames: sendCANames)
+                                clientCertificate: clientCertificate, versions: tlsVersions, sendCANames: sendCANames,
+                                pinnedClientCertificates: forwarded?.proxyCertificates ?? [])
     }
 }
 
@@ -127,10 +146,10 @@ extension GatewayConfig {
         var names = Set<String>()
         for (i, table) in listenerTables.enumerated() {
             let path = "listener[\(i)]"
-            let fields = reader.table(table, path: path, allowed: [
+            let fields = reader.table(table, path: path, allowed: Set([
                 "name", "address", "certificate", "private_key", "client_certificate", "tls_versions",
-                "proxy_protocol", "trusted_proxies", "send_ca_names",
-            ])
+                "proxy_protocol", "trusted_proxies", "send_ca_names", "public_base_url",
+            ]).union(ForwardedSettings.keys))
             let name = reader.string(fields, "name", path: path, default: nil) ?? "listener\(i)"
             if !names.insert(name).inserted { reader.problem("\(path).name", "duplicate listener name \"\(name)\"") }
             if name == "admin" { reader.problem("\(path).name", "\"admin\" is reserved for the [admin] listener") }
@@ -139,10 +158,15 @@ extension GatewayConfig {
             if address == nil && !addressText.isEmpty {
                 reader.problem("\(path).address", "\"\(addressText)\" is not an address like \"127.0.0.1:8443\" or \"[::]:443\"")
             }
-            let certificate = reader.path(fields, "certificate", path: path, required: true, mustBe: .file) ?? ""
-            let privateKey = reader.path(fields, "private_key", path: path, required: true, mustBe: .file) ?? ""
-            let mode = ClientCertificateMode(rawValue: reader.choice(fields, "client_certificate", path: path,
-                                                                      default: "optional", choices: ["none", "optional", "require"])) ?? .optional
+            let modeText = reader.choice(fields, "client_certificate", path: path, default: "optional",
+                                         choices: ["none", "optional", "require", "forwarded"])
+            let forwarded = ForwardedSettings.parse(fields, path: path, forwarded: modeText == "forwarded", reader: reader)
+            // The certificate and key may be left out only where the proxy talks plain HTTP from this host.
+            let tlsRequired = !(forwarded?.unauthenticatedLoopbackProxy ?? false)
+                || fields["certificate"] != nil || fields["private_key"] != nil
+            let certificate = reader.path(fields, "certificate", path: path, required: tlsRequired, mustBe: .file) ?? ""
+            let privateKey = reader.path(fields, "private_key", path: path, required: tlsRequired, mustBe: .file) ?? ""
+            let mode = ClientCertificateMode(rawValue: modeText) ?? .none
             let versionStrings = reader.stringArray(fields, "tls_versions", path: path, default: ["1.2", "1.3"])
             var versions: [TLSVersion] = []
             for v in versionStrings {
@@ -161,12 +185,18 @@ extension GatewayConfig {
             if proxy && proxies.isEmpty {
                 reader.problem("\(path).trusted_proxies", "proxy_protocol = true needs at least one trusted proxy")
             }
+            if let forwarded {
+                checkForwarded(forwarded, path: path, proxyProtocol: proxy, proxies: proxies, address: address,
+                               plain: certificate.isEmpty && privateKey.isEmpty && !tlsRequired, reader: reader)
+            }
             let sendNames = reader.bool(fields, "send_ca_names", path: path, default: true)
+            let base = PublicBaseURL.parse(fields, path: path, reader: reader)
             if let address {
                 config.listeners.append(ListenerConfig(
                     name: name, address: address, certificate: certificate, privateKey: privateKey,
                     clientCertificate: mode, tlsVersions: versions.isEmpty ? [.tls12, .tls13] : versions,
-                    proxyProtocol: proxy, trustedProxies: proxies, sendCANames: sendNames))
+                    proxyProtocol: proxy, trustedProxies: proxies, sendCANames: sendNames,
+                    forwarded: forwarded, publicBaseURL: base?.url, publicPathPrefix: base?.pathPrefix ?? ""))
             }
         }
 
@@ -222,6 +252,14 @@ extension GatewayConfig {
             reader.path($0, "directory", path: "pages", required: false, mustBe: .directory)
         }
         config.oidc = OIDCSettings.parse(root, reader: reader, stateDirectory: config.stateDirectory)
+        if let issuer = config.oidc?.provider {
+            // The OIDC endpoints live under the issuer's path; a listener whose pages live under
+            // another prefix would send the browser where the proxy forwards nothing.
+            for (i, listener) in config.listeners.enumerated() where listener.publicBaseURL != nil && listener.publicPathPrefix != issuer.pathPrefix {
+                reader.problem("listener[\(i)].public_base_url",
+                               "its path \"\(listener.publicPathPrefix)\" must be the path of oidc.issuer (\"\(issuer.pathPrefix)\"): the OIDC endpoints are served under it")
+            }
+        }
         if let admin = reader.optionalTable(root, "admin", allowed: ["address"]) {
             let text = reader.string(admin, "address", path: "admin", default: "127.0.0.1:9464") ?? "127.0.0.1:9464"
             if let address = SocketAddress(parsing: text) {
@@ -233,5 +271,29 @@ extension GatewayConfig {
 
         if !reader.problems.isEmpty { throw ConfigError(problems: reader.problems) }
         return config
+    }
+
+    /// What a forwarded listener must be to be safe: the header is believed only from listed
+    /// peers, and over plain HTTP or without a proxy certificate only from this host.
+    private static func checkForwarded(_ forwarded: ForwardedSettings, path: String, proxyProtocol: Bool, proxies: [IPNetwork],
+                                       address: SocketAddress?, plain: Bool, reader: ConfigReader) {
+        if proxyProtocol {
+            reader.problem("\(path).proxy_protocol", "not with client_certificate = \"forwarded\": the proxy speaks HTTP to this listener")
+        }
+        if proxies.isEmpty {
+            reader.problem("\(path).trusted_proxies", "client_certificate = \"forwarded\" needs the proxies' addresses")
+        }
+        if forwarded.unauthenticatedLoopbackProxy {
+            for network in proxies where !ForwardedSettings.isLoopback(network) {
+                reader.problem("\(path).trusted_proxies",
+                               "\(network) is not a loopback address: allow_unauthenticated_loopback_proxy trusts only a proxy on this host")
+            }
+            if plain, let address, !ForwardedSettings.isLoopback(address) {
+                reader.problem("\(path).address", "a plain-HTTP forwarded listener must listen on a loopback address, not \(address)")
+            }
+        }
+        if plain && !forwarded.proxyCertificates.isEmpty {
+            reader.problem("\(path).proxy_certificates", "a proxy certificate needs TLS: give the listener a certificate and private_key")
+        }
     }
 }

@@ -99,6 +99,12 @@ final class MetricsRecorder {
         counter("cns_logins_total", [("reason", reason), ("issuer", issuer)]).increment()
     }
 
+    /// A request carrying a forwarded certificate refused (`untrusted_peer`, `duplicate_field`),
+    /// or a proxy's handshake refused (`proxy_certificate`).
+    func forwardedRefused(listener: String, reason: String) {
+        counter("cns_forwarded_refused_total", [("listener", listener), ("reason", reason)]).increment()
+    }
+
     func reload(result: String) {
         counter("cns_reloads_total", [("result", result)]).increment()
     }

@@ -23,9 +23,11 @@ struct OIDCRequestContext: Sendable {
     var language: PageLanguage
     var pages: PageRenderer
     var cookieHeader: String?
+    /// The path the listener's pages live under (see `RequestContext.pathPrefix`).
+    var basePath: String
 
     init(listenerName: String, requestsClientCertificate: Bool, clientAddress: String, card: CardLogin?,
-         clientCertificateThumbprint: String?, language: PageLanguage, pages: PageRenderer, cookieHeader: String?) {
+         clientCertificateThumbprint: String?, language: PageLanguage, pages: PageRenderer, cookieHeader: String?, basePath: String = "") {
         self.listenerName = listenerName
         self.requestsClientCertificate = requestsClientCertificate
         self.clientAddress = clientAddress
@@ -34,6 +36,7 @@ struct OIDCRequestContext: Sendable {
         self.language = language
         self.pages = pages
         self.cookieHeader = cookieHeader
+        self.basePath = basePath
     }
 }
 
@@ -199,12 +202,13 @@ final class OIDCService: Sendable {
         let html: String
         switch page {
         case .landing(_, let continueURL):
-            html = context.pages.landing(context.language, continueURL: continueURL)
+            html = context.pages.landing(context.language, continueURL: continueURL, basePath: context.basePath)
         case .loginFailed(let reason, _, let backURL):
-            html = context.pages.error(reason: reason, language: context.language, returnURL: backURL)
+            html = context.pages.error(reason: reason, language: context.language, returnURL: backURL, basePath: context.basePath)
         case .requestError(let reason, _):
             // The page set has no page per OAuth request error: a broken link is `bad_request`.
-            html = context.pages.error(reason: reason == "server_error" ? "temporarily_unavailable" : "bad_request", language: context.language)
+            html = context.pages.error(reason: reason == "server_error" ? "temporarily_unavailable" : "bad_request", language: context.language,
+                                       basePath: context.basePath)
         case .loggedOut:
             html = Self.loggedOutPage(context.language)
         }

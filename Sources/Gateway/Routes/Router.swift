@@ -76,28 +76,45 @@ struct Router: Sendable {
                 requestsClientCertificate: context.requestsClientCertificate,
                 clientAddress: context.client.ipString,
                 card: card,
-                clientCertificateThumbprint: context.card.peer?.sha256,
+                clientCertificateThumbprint: context.card.presentedSHA256,
                 language: PageLanguage.negotiate(query: request.query, acceptLanguage: request.header("Accept-Language")),
                 pages: generation.pages,
-                cookieHeader: request.header("Cookie"))
+                cookieHeader: request.header("Cookie"),
+                basePath: context.pathPrefix)
             let router = self
             return .deferred(reason: card?.reason) {
                 oidc.handle(request, context: oidcContext) ?? router.errorResponse(status: 404, message: "not found")
             }
         }
-        return respond(to: request, context: context, cardEvaluated: cardEvaluated)
+        guard let path = Router.localPath(request.path, prefix: context.pathPrefix) else {
+            return .response(errorResponse(status: 404, message: "not found"), reason: nil)
+        }
+        return respond(to: request, path: path, context: context, cardEvaluated: cardEvaluated)
     }
 
-    private func respond(to request: HTTPRequest, context: RequestContext, cardEvaluated: (CardVerdict) -> Void) -> RouteResult {
+    /// The route a path names on a listener whose pages live under `prefix` (a reverse proxy
+    /// serving the gateway at `https://host/prefix/`, forwarding the path unchanged): the path
+    /// without the prefix; nil when it is outside. The probes answer at the root too, for a
+    /// balancer's health check that reaches the gateway directly.
+    static func localPath(_ path: String, prefix: String) -> String? {
+        if prefix.isEmpty { return path }
+        if path == prefix { return "/" }
+        if path.hasPrefix(prefix), path.utf8.dropFirst(prefix.utf8.count).first == UInt8(ascii: "/") {
+            return String(path.dropFirst(prefix.count))
+        }
+        return path == "/healthz" || path == "/readyz" ? path : nil
+    }
+
+    private func respond(to request: HTTPRequest, path: String, context: RequestContext, cardEvaluated: (CardVerdict) -> Void) -> RouteResult {
         guard request.method == "GET" else {
-            if Router.getRoutes.contains(request.path) {
+            if Router.getRoutes.contains(path) {
                 var response = errorResponse(status: 405, message: "method not allowed")
                 response.headers.append(HTTPHeader(name: "Allow", value: "GET"))
                 return .response(response, reason: nil)
             }
             return .response(errorResponse(status: 404, message: "not found"), reason: nil)
         }
-        switch request.path {
+        switch path {
         case "/healthz":
             return .response(health(context), reason: nil)
         case "/readyz":
@@ -108,16 +125,21 @@ struct Router: Sendable {
         case "/", "/verifica":
             let language = PageLanguage.negotiate(query: request.query, acceptLanguage: request.header("Accept-Language"))
             let pages = context.generation.pages
-            if request.path == "/" {
-                return .response(html(status: 200, pages.landing(language, continueURL: nil, query: request.query)), reason: nil)
+            if path == "/" {
+                return .response(html(status: 200, pages.landing(language, continueURL: nil, query: request.query,
+                                                                 basePath: context.pathPrefix)), reason: nil)
             }
             let login = cardVerdict(context, cardEvaluated)
+            // A forwarded header that does not decode was a certificate all the same: the page
+            // says malformed, not "no card".
             let report = CardReport(
-                presented: login.peer != nil, reason: login.reason, identity: login.identity,
+                presented: login.peer != nil || login.reason != CertificateReason.noCertificate.rawValue,
+                reason: login.reason, identity: login.identity,
                 subject: login.peer?.subject, issuer: login.peer?.issuer, serialHex: login.peer?.serialHex,
                 notAfter: login.peer?.notAfter, sha256: login.peer?.sha256,
                 opensslError: login.peer == nil ? nil : login.chain.opensslError)
-            return .response(html(status: 200, pages.verifica(report, language: language, query: request.query)), reason: login.reason)
+            return .response(html(status: 200, pages.verifica(report, language: language, query: request.query,
+                                                              basePath: context.pathPrefix)), reason: login.reason)
         default:
             return .response(errorResponse(status: 404, message: "not found"), reason: nil)
         }
@@ -200,20 +222,26 @@ struct Router: Sendable {
 
     private func whoami(_ context: RequestContext, _ login: CardVerdict) -> HTTPResponse {
         let tls = context.tls
+        var verdict: [String: JSONValue] = [
+            "reason": .string(login.reason),
+            "chain_reason": .string(login.chain.reason.rawValue),
+            "openssl_code": .int(Int(login.chain.opensslCode)),
+            "openssl_error": .string(login.chain.opensslError),
+        ]
+        if let detail = login.detail { verdict["detail"] = .string(detail) }
         var body: [String: JSONValue] = [
             "client_address": .string(context.client.description),
             "listener": .string(context.listener),
             "tls_version": .string(tls?.version ?? ""),
             "cipher": .string(tls?.cipher ?? ""),
             "alpn": tls?.alpn.map(JSONValue.string) ?? .null,
-            "verdict": [
-                "reason": .string(login.reason),
-                "chain_reason": .string(login.chain.reason.rawValue),
-                "openssl_code": .int(Int(login.chain.opensslCode)),
-                "openssl_error": .string(login.chain.opensslError),
-            ],
+            "verdict": .object(verdict),
         ]
         body["client_certificate"] = login.peer.map { .object(VerdictReport.certificateDictionary($0)) } ?? .null
+        // Where the card came from: this connection's handshake, or a trusted proxy's header
+        // (then the TLS facts above are those of the proxy's connection).
+        body["certificate_source"] = .string(login.origin.via)
+        if let proxy = login.origin.proxy { body["proxy_address"] = .string(proxy.description) }
         body["identity"] = login.identity.map { .object(VerdictReport.identityDictionary($0)) } ?? .null
         if let rejection = login.rejection {
             body["profile"] = ["reason": .string(rejection.reason.rawValue), "detail": .string(rejection.detail)]

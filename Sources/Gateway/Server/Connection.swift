@@ -34,8 +34,12 @@ final class Connection {
     var outputOffset = 0
     var keepAlive = true
     var requests = 0
-    /// The card of the handshake (set when it completes; none on the admin listener).
+    /// The card of the handshake (set when it completes; none on the admin listener and on a
+    /// forwarded listener, whose cards come with each request).
     var card: ConnectionCard
+    /// The client of the request being answered, when it differs from the connection's (a
+    /// forwarded listener: each request names its citizen); for the access log.
+    var requestClient: SocketAddress?
     /// Why the deadline is set, for the 408 decision and logs.
     var waitingForRequestBytes = false
     /// The request a deferred handler is answering, for the access log and metrics.
@@ -54,12 +58,13 @@ final class Connection {
         self.listener = listener
         self.settings = settings
         self.isAdmin = settings == nil
+        self.isPlainHTTP = settings?.isPlainHTTP ?? true
         self.generation = generation
         self.peer = peer
         self.client = peer
         self.acceptedAt = now
         self.card = .none()
-        if let settings {
+        if let settings, !settings.isPlainHTTP {
             self.state = settings.proxyProtocol ? .proxyHeader : .handshake
         } else {
             self.state = .reading
@@ -73,18 +78,25 @@ final class Connection {
     var asksForCard: Bool { (settings?.clientCertificate ?? .none) != .none }
     /// The admin listener (no TLS settings); fixed at accept, read on every request.
     let isAdmin: Bool
+    /// No TLS: the admin listener, or a forwarded listener behind a proxy on this host.
+    let isPlainHTTP: Bool
+
+    /// The client a log line names: the request's on a forwarded listener, else the connection's.
+    var loggedClient: SocketAddress { requestClient ?? client }
 
     var httpLimits: HTTPLimits {
         HTTPLimits(maxHeaderBytes: limits.maxHeaderBytes, maxBodyBytes: limits.maxBodyBytes)
     }
 
-    /// The facts a handler may read about this connection.
-    func requestContext(server: SharedState) -> RequestContext {
+    /// The facts a handler may read about this connection; on a forwarded listener the card
+    /// and the client are the request's.
+    func requestContext(server: SharedState, card: ConnectionCard? = nil, client: SocketAddress? = nil) -> RequestContext {
         RequestContext(
             listener: listener.name, isAdmin: isAdmin,
-            requestsClientCertificate: asksForCard,
-            client: client,
+            requestsClientCertificate: settings?.readsCard ?? false,
+            client: client ?? self.client,
             tls: tls.map { RequestContext.TLSFacts(version: $0.version, cipher: $0.cipher, alpn: $0.alpn) },
-            card: card, generation: generation, server: server)
+            card: card ?? self.card, generation: generation, server: server,
+            pathPrefix: settings?.publicPathPrefix ?? "")
     }
 }

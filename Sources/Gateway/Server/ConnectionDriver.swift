@@ -98,8 +98,11 @@ extension Worker {
         switch tls.handshake() {
         case .done:
             metrics.handshake(listener: connection.listener.name, outcome: "ok")
-            connection.card = ConnectionCard(chain: tls.verdict, peer: tls.peerCertificate(), intermediates: tls.peerIntermediatesDER(),
-                                             handshakeAt: Date(), generation: connection.generation.number)
+            if connection.settings?.forwarded == nil {
+                // (On a forwarded listener the peer's certificate is the proxy's, not a card.)
+                connection.card = ConnectionCard(chain: tls.verdict, peer: tls.peerCertificate(), intermediates: tls.peerIntermediatesDER(),
+                                                 handshakeAt: Date(), generation: connection.generation.number)
+            }
             connection.state = .reading
             connection.waitingForRequestBytes = true
             loop.setDeadline(connection.slot, Posix.Process.monotonicNanoseconds() + nanoseconds(connection.limits.headerTimeout))
@@ -116,6 +119,19 @@ extension Worker {
             return false
         case .failed(let error):
             metrics.handshake(listener: connection.listener.name, outcome: "failed")
+            if let forwarded = connection.settings?.forwarded, !forwarded.proxyCertificates.isEmpty {
+                let detail: String
+                switch tls.pinCheck {
+                case .notPinned(let sha256): detail = "certificate SHA-256 \(sha256) is not in proxy_certificates"
+                case .notChecked: detail = "no proxy certificate (\(error.reason))"
+                case .matched: detail = error.reason
+                }
+                if tls.pinCheck != .matched {
+                    recordForwardedRefusal(connection, reason: "proxy_certificate", detail: detail)
+                    close(connection, reason: "handshake_failed")
+                    return false
+                }
+            }
             logger.info("tls_handshake_failed", metadata: [
                 "listener": "\(connection.listener.name)", "client": "\(connection.client)",
                 "reason": "\(tls.verdict.reason.rawValue)", "error": "\(error.reason)",
@@ -163,6 +179,7 @@ extension Worker {
         case .needMore:
             return false
         case .error(let error):
+            connection.requestClient = nil
             connection.keepAlive = false
             connection.input.removeAll()
             let response = router.errorResponse(status: error.status, message: error.reason)
@@ -174,7 +191,24 @@ extension Worker {
             connection.requests += 1
             connection.keepAlive = request.keepAlive && !shared.isDraining
             let started = Posix.Process.monotonicNanoseconds()
-            let context = connection.requestContext(server: shared)
+            let context: RequestContext
+            if let settings = connection.settings, let forwarded = settings.forwarded {
+                switch ForwardedRequest.read(request, peer: connection.peer, listener: settings, settings: forwarded) {
+                case .refused(let reason, let message):
+                    connection.requestClient = nil
+                    recordForwardedRefusal(connection, reason: reason, detail: message)
+                    connection.keepAlive = false
+                    finish(connection, method: request.method, path: request.path, started: started,
+                           response: router.errorResponse(status: 400, message: message), reason: reason)
+                    return true
+                case .accepted(let card, let client):
+                    // (The peer itself when it is no trusted proxy or names no one else.)
+                    connection.requestClient = client == connection.peer ? nil : client
+                    context = connection.requestContext(server: shared, card: card, client: client)
+                }
+            } else {
+                context = connection.requestContext(server: shared)
+            }
             let result = router.route(request, context: context) { verdict in recordCardVerdict(verdict, on: connection) }
             switch result {
             case .response(let response, let reason):
@@ -269,10 +303,10 @@ extension Worker {
         return true
     }
 
-    /// TLS, or the plain socket on the admin listener.
+    /// TLS, or the plain socket on the admin listener and a plain-HTTP forwarded listener.
     private func transportRead(_ connection: Connection) -> TLSIOResult {
         if let tls = connection.tls { return tls.read(into: readBuffer) }
-        guard connection.isAdmin else { return .closed }
+        guard connection.isPlainHTTP else { return .closed }
         do {
             guard let n = try Socket.receive(connection.fd, into: readBuffer) else { return .wantRead }
             return n == 0 ? .closed : .done(n)
@@ -283,7 +317,7 @@ extension Worker {
 
     private func transportWrite(_ connection: Connection, _ bytes: UnsafeRawBufferPointer) -> TLSIOResult {
         if let tls = connection.tls { return tls.write(bytes) }
-        guard connection.isAdmin else { return .closed }
+        guard connection.isPlainHTTP else { return .closed }
         do {
             guard let n = try Socket.send(connection.fd, bytes) else { return .wantWrite }
             return .done(n)

@@ -76,7 +76,8 @@ public final class GatewayServer {
                 listeners.append(BoundListener(index: index, name: listener.name, fd: fd, address: bound))
                 logger.info("listening", metadata: [
                     "listener": "\(listener.name)", "address": "\(bound)",
-                    "client_certificate": "\(listener.clientCertificate.rawValue)",
+                    "client_certificate": "\(listener.forwarded == nil ? listener.clientCertificate.rawValue : "forwarded")",
+                    "protocol": "\(listener.isPlainHTTP ? "http" : "https")",
                 ])
             } catch {
                 logger.critical("start_failed", metadata: ["listener": "\(listener.name)", "address": "\(listener.address)", "error": "\(error)"])

@@ -32,7 +32,7 @@ final class Generation: Sendable {
             throw GenerationError(.trust, error.reason)
         }
         var contexts: [String: TLSContext] = [:]
-        for listener in config.listeners {
+        for listener in config.listeners where !listener.isPlainHTTP {
             do {
                 contexts[listener.name] = try TLSContext(listener.tlsConfiguration, trust: trust)
             } catch {

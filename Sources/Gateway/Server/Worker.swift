@@ -128,13 +128,16 @@ final class Worker {
                 shared.releaseConnection()
                 continue
             }
-            loop.setDeadline(connection.slot, now + nanoseconds(listener.admin ? limits.headerTimeout : limits.handshakeTimeout))
+            loop.setDeadline(connection.slot, now + nanoseconds(connection.isPlainHTTP ? limits.headerTimeout : limits.handshakeTimeout))
             if let settings, settings.proxyProtocol {
                 guard settings.trustedProxies.contains(where: { $0.contains(peer) }) else {
                     logger.warning("proxy_refused", metadata: ["listener": "\(listener.name)", "peer": "\(peer)", "reason": "untrusted_proxy"])
                     close(connection, reason: "untrusted_proxy", quiet: true)
                     continue
                 }
+            } else if let settings, settings.forwarded != nil, settings.isTrustedProxy(peer) {
+                // A trusted HTTP proxy carries many citizens over a pool of connections: its
+                // connections are not one client's (the proxy limits its own clients).
             } else if !admitClient(connection) {
                 continue
             }
@@ -163,7 +166,7 @@ final class Worker {
         let slot = connection.slot
         let mailbox = loop.mailbox
         guard let ticket = pool.submit({ mailbox.post(Delivery(slot: slot, response: work())) }) else {
-            logger.error("backend_busy", metadata: ["client": "\(connection.client)", "path": "\(path)", "queued": .stringConvertible(pool.queued)])
+            logger.error("backend_busy", metadata: ["client": "\(connection.loggedClient)", "path": "\(path)", "queued": .stringConvertible(pool.queued)])
             finish(connection, method: method, path: path, started: started,
                    response: router.unavailable(retryAfter: 1), reason: reason)
             return
@@ -259,11 +262,12 @@ final class Worker {
     func logRequest(_ connection: Connection, method: String, path: String, status: Int, reason: String?) {
         guard router.accessLog else { return }
         var metadata: Logger.Metadata = [
-            "listener": "\(connection.listener.name)", "client": "\(connection.client)",
+            "listener": "\(connection.listener.name)", "client": "\(connection.loggedClient)",
             "method": "\(method)", "path": "\(path)", "status": .stringConvertible(status),
             "request_id": "\(id)-\(connection.slot.index)-\(connection.requests)",
         ]
         if let reason { metadata["reason"] = "\(reason)" }
+        if connection.requestClient != nil { metadata["proxy"] = "\(connection.peer)" }
         logger.info("request", metadata: metadata)
     }
 
@@ -275,12 +279,22 @@ final class Worker {
             : verdict.chain.reason == .unknownIssuer ? "unknown" : (verdict.peer?.issuer ?? "none")
         metrics.login(reason: verdict.reason, issuer: issuer)
         var fields: Logger.Metadata = [
-            "listener": "\(connection.listener.name)", "client": "\(connection.client)",
-            "reason": "\(verdict.reason)", "issuer": "\(issuer)",
+            "listener": "\(connection.listener.name)", "client": "\(connection.loggedClient)",
+            "reason": "\(verdict.reason)", "issuer": "\(issuer)", "via": "\(verdict.origin.via)",
         ]
+        if let proxy = verdict.origin.proxy { fields["proxy"] = "\(proxy)" }
         if let peer = verdict.peer { fields["serial"] = "\(peer.serialHex)" }
-        if let detail = verdict.rejection?.detail { fields["detail"] = "\(detail)" }
+        if let detail = verdict.rejection?.detail ?? verdict.detail { fields["detail"] = "\(detail)" }
         logger.info("certificate_verdict", metadata: fields)
+    }
+
+    /// A forwarded-certificate header or a proxy refused: logged with the peer it came from,
+    /// counted by reason.
+    func recordForwardedRefusal(_ connection: Connection, reason: String, detail: String) {
+        metrics.forwardedRefused(listener: connection.listener.name, reason: reason)
+        logger.warning("forwarded_refused", metadata: [
+            "listener": "\(connection.listener.name)", "peer": "\(connection.peer)", "reason": "\(reason)", "detail": "\(detail)",
+        ])
     }
 }
 
