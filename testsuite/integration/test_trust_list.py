@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from harness import whoami
+from harness import curl, whoami
 from trust_list_helpers import (change_one_byte, cli, directory_fingerprints, fingerprint, manifest, require_xmlsec1,
                                 tsl_config, tslgen, write_config)
 
@@ -338,3 +338,66 @@ def test_url_source_is_downloaded_through_the_outbound_stack(world, gw, tmp_path
     refused = cli("verify", "https://127.0.0.1:9/TSL-IT.xml", "--config", gw.config_path, "--json")
     assert refused.rc == 3, refused
     assert refused.json()["reason"] == "download" and "Connection refused" in refused.json()["error"]
+
+
+def test_scheduled_refresh_follows_the_source_while_serving(pki, gateways, world, tmp_path):
+    """The gateway fetches its configured source itself: a new list adding a CA is picked up
+    without a restart (that CA's card goes from unknown_issuer to ok), a connection opened
+    before keeps working, and a refused list (tampered) leaves the last good one in use, with
+    the reason in the log and the metrics."""
+    import ops_helpers
+    from harness import request, tls_connect
+    served = tmp_path / "served"
+    served.mkdir()
+    server = ops_helpers.CRLServer(str(served))
+    gateway = gateways.new("tsl-refresh")
+    try:
+        gateway.install_trust()  # the PKI's CRLs; the CAs come from the list only
+        without_root1b = [s for s in world["services"] if "renewed key" not in s.name]
+        first = tslgen.write_list(str(tmp_path / "list-100.xml"), without_root1b, world["signer"], sequence=100)
+        server.publish("TSL-IT.xml", first)
+        config = tsl_config(gateway, [world["signer"].cert_path], source=server.url("TSL-IT.xml"),
+                            extra={"max_size": MAX_SIZE, "refresh_interval": 2})
+        config["admin"] = {"address": "127.0.0.1:0"}
+        write_config(gateway, config)
+        assert cli("import", "--config", gateway.config_path, "--json", "--no-reload").rc == 0
+        gateway.start(config)
+        assert whoami(pki, gateway, "ok_same_dn")["verdict"]["reason"] == "unknown_issuer"
+        keep_alive = tls_connect(pki, gateway.port(), "ok1")
+        try:
+            assert request(keep_alive, "/whoami").json()["verdict"]["reason"] == "ok"
+            start = gateway.mark()
+            server.publish("TSL-IT.xml", tslgen.write_list(str(tmp_path / "list-101.xml"), world["services"],
+                                                           world["signer"], sequence=101))
+            added = gateway.wait_event(lambda e: e.get("event") == "trust_list_ca_added", start=start, timeout=20)
+            assert added["ca_sha256"] == fingerprint(pki, "root1b")
+            reload = gateway.wait_event(lambda e: e.get("event") == "reload", start=start, timeout=20)
+            assert reload["result"] == "ok", reload
+            assert whoami(pki, gateway, "ok_same_dn")["verdict"]["reason"] == "ok"
+            assert request(keep_alive, "/whoami").json()["verdict"]["reason"] == "ok"
+        finally:
+            keep_alive.close()
+        health = curl(pki, gateway.url("/healthz")).json()
+        assert health["trust_list"]["sequence_number"] == 101 and health["trust_list"]["past_next_update"] is False, health
+        metrics = ops_helpers.parse_metrics(ops_helpers.fetch_metrics(gateway))
+        assert ops_helpers.metric_sum(metrics, "cns_trust_list_sequence_number") == 101
+        assert ops_helpers.metric_sum(metrics, "cns_trust_list_cas") == len(manifest(gateway)["certificates"])
+
+        # A tampered list is refused; the one in use stays, and the metrics and log say why.
+        start = gateway.mark()
+        signed = tslgen.write_list(str(tmp_path / "list-102.xml"), world["services"], world["signer"], sequence=102)
+        with open(signed, "rb") as handle:
+            data = handle.read()
+        tampered = str(tmp_path / "list-102-tampered.xml")
+        with open(tampered, "wb") as handle:
+            handle.write(change_one_byte(data, b'<Name xml:lang="en">QTSA '))
+        server.publish("TSL-IT.xml", tampered)
+        refused = gateway.wait_event(lambda e: e.get("event") == "trust_list_import" and e.get("result") == "refused",
+                                     start=start, timeout=20)
+        assert refused["reason"] == "bad_signature", refused
+        metrics = ops_helpers.parse_metrics(ops_helpers.fetch_metrics(gateway))
+        assert ops_helpers.metric_sum(metrics, "cns_trust_list_failures_total", reason="bad_signature") >= 1
+        assert ops_helpers.metric_sum(metrics, "cns_trust_list_sequence_number") == 101
+        assert whoami(pki, gateway, "ok_same_dn")["verdict"]["reason"] == "ok"
+    finally:
+        server.close()

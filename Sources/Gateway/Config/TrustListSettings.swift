@@ -88,7 +88,7 @@ public struct TrustListSettings: Sendable, Equatable {
         for (i, uri) in statuses.enumerated() where !uri.hasPrefix("http://") {
             reader.problem("\(path).service_statuses[\(i)]", "\"\(uri)\" is not a ServiceStatus URI (http://uri.etsi.org/TrstSvc/TrustedList/Svcstatus/...)")
         }
-        let interval = reader.double(table, "refresh_interval", path: path, default: defaultRefreshInterval, range: 60...2_592_000)
+        let interval = reader.double(table, "refresh_interval", path: path, default: defaultRefreshInterval, range: 1...2_592_000)
         let maxSize = reader.int(table, "max_size", path: path, default: defaultMaxSize, range: 1024...(256 << 20))
         let grace = reader.double(table, "next_update_grace", path: path, default: 0, range: 0...31_536_000)
 

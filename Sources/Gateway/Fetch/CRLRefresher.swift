@@ -117,24 +117,20 @@ final class CRLRefresher: Sendable {
     private func run() {
         let logger = Logger(label: "cns-gateway")
         var unsourced = Set<String>()
-        var lastRun: UInt64? = nil
-        var lastFailed = false
+        // After a failed download, try again sooner than a whole (hourly) interval.
+        var schedule = RefreshSchedule(firstRetry: Self.retryAfterFailure)
         while !shared.isDraining {
-            let now = Posix.Process.monotonicNanoseconds() / 1_000_000_000
             if let settings = shared.generation.config.crlRefresh {
-                // After a failed download, try again sooner than a whole (hourly) interval.
-                let wait = lastFailed ? min(settings.interval, Self.retryAfterFailure) : settings.interval
-                if lastRun.map({ now - $0 >= UInt64(wait) }) ?? true {
-                    lastRun = now
+                if schedule.start(interval: settings.interval) {
                     let outcome = refreshAll(settings, logger: logger, unsourced: &unsourced)
-                    lastFailed = outcome.failed
+                    schedule.finished(failed: outcome.failed)
                     if outcome.changed {
                         logger.info("crl_refresh_reload", metadata: ["detail": "new CRLs stored; reloading as on SIGHUP"])
                         kill(getpid(), SIGHUP)
                     }
                 }
             } else {
-                lastRun = nil
+                schedule.reset()
             }
             sleep(1)
         }

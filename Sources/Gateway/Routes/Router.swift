@@ -10,6 +10,7 @@ import Posix
 import Store
 import Synchronization
 import TLS
+import TrustList
 
 /// Maps requests to responses: a function of the request and the connection's facts. No I/O:
 /// the worker does the reading, writing, logging and counting; the router only reports a card
@@ -188,14 +189,15 @@ struct Router: Sendable {
         // is built once per such state instead of being encoded on every request.
         let key = HealthResponseCache.Key(generation: generation.number, reloadOK: reload.ok,
                                           reloadTime: reload.time, reloadError: reload.error,
-                                          draining: draining, revocationEpoch: generation.trust.revocationEpoch(at: now))
+                                          draining: draining, revocationEpoch: generation.trust.revocationEpoch(at: now),
+                                          trustListPastNextUpdate: generation.trustList?.nextUpdate.map { $0 <= now } ?? false)
         if let cached = Router.healthCache.response(for: key) { return cached }
         let fresh = generation.trust.crlsFresh
         let problems = generation.trust.revocationProblems(at: now)
         let names = { (list: [CARevocation]) -> JSONValue in .array(list.map { .string($0.subject) }) }
         var last: [String: JSONValue] = ["ok": .bool(reload.ok), "time": .string(ISO8601.string(reload.time))]
         if let error = reload.error { last["error"] = .string(error) }
-        let body: [String: JSONValue] = [
+        var body: [String: JSONValue] = [
             "status": draining ? "draining" : "serving",
             "trust": [
                 "generation": .int(generation.number),
@@ -213,6 +215,17 @@ struct Router: Sendable {
             ],
             "last_reload": .object(last),
         ]
+        if let list = generation.trustList {
+            // A list past its NextUpdate: AgID has not published (or we have not fetched) a newer
+            // one; the CAs in use may be out of date.
+            body["trust_list"] = [
+                "sequence_number": .int(list.sequenceNumber),
+                "next_update": list.nextUpdate.map { .string(ISO8601.string($0)) } ?? .null,
+                "past_next_update": .bool(list.nextUpdate.map { $0 <= now } ?? false),
+                "ca_certificates": .int(list.entries.count),
+                "imported_at": .string(ISO8601.string(list.importedAt)),
+            ]
+        }
         let response = json(status: draining ? 503 : 200, body)
         Router.healthCache.store(response, for: key)
         return response
@@ -269,6 +282,7 @@ final class HealthResponseCache: Sendable {
         var reloadError: String?
         var draining: Bool
         var revocationEpoch: Int
+        var trustListPastNextUpdate: Bool
     }
 
     private let last = Mutex<(key: Key, response: HTTPResponse)?>(nil)

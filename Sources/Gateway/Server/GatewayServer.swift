@@ -130,6 +130,7 @@ public final class GatewayServer {
         }
         notifier.ready(status: statusLine(shared))
         CRLRefresher.start(shared: shared)
+        TrustListRefresher.start(shared: shared)
 
         let tick = notifier.watchdogInterval.map { Int32(max(0.05, min(1.0, $0)) * 1000) } ?? 1000
         var reportedStall = false

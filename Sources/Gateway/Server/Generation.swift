@@ -3,6 +3,7 @@ import Pages
 import Posix
 import Synchronization
 import TLS
+import TrustList
 
 /// Everything one load of the configuration produced: the config, the trust store and
 /// one TLS context per listener. Built off the loop threads and swapped whole; a
@@ -16,6 +17,9 @@ final class Generation: Sendable {
     let pages: PageRenderer
     /// The OpenID Connect provider, when `[oidc]` is configured.
     let oidc: OIDCService?
+    /// The imported trusted list in use (its manifest), when `[trust_list]` is configured and
+    /// a list has been imported.
+    let trustList: TrustListManifest?
     let loadedAt: Date
 
     init(number: Int, config: GatewayConfig) throws(GenerationError) {
@@ -49,6 +53,7 @@ final class Generation: Sendable {
         } else {
             self.oidc = nil
         }
+        self.trustList = config.trustList.flatMap { try? TrustListDirectory(path: $0.directory).manifest() }
         self.loadedAt = Date()
     }
 
