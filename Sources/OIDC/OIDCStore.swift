@@ -144,9 +144,12 @@ public struct AuditRecord: Sendable, Equatable {
     public var certificateSerial: String?
     public var certificateIssuer: String?
     public var event: String
+    /// `cns` or `cie`: the card presented, accepted or not; nil when none was recognised.
+    public var cardKind: String?
 
     public init(id: Int64? = nil, time: Int64, clientAddress: String, clientID: String, reason: String, codiceFiscale: String? = nil,
-                certificateSerial: String? = nil, certificateIssuer: String? = nil, event: String = "login") {
+                certificateSerial: String? = nil, certificateIssuer: String? = nil, event: String = "login", cardKind: String? = nil) {
+        self.cardKind = cardKind
         self.id = id
         self.time = time
         self.clientAddress = clientAddress
@@ -167,6 +170,7 @@ public struct AuditRecord: Sendable, Equatable {
         if let codiceFiscale { o["cf"] = .string(codiceFiscale) }
         if let certificateSerial { o["certificate_serial"] = .string(certificateSerial) }
         if let certificateIssuer { o["certificate_issuer"] = .string(certificateIssuer) }
+        if let cardKind { o["card_kind"] = .string(cardKind) }
         return .object(o)
     }
 }

@@ -53,7 +53,7 @@ extension Provider {
         let accessClaims: JSONValue = [
             "iss": .string(configuration.issuer), "sub": .string(sub), "aud": .string(client.id), "client_id": .string(client.id),
             "exp": .int(accessExpiry), "iat": .int(now), "jti": .string(jti), "scope": .string(record.scopes.joined(separator: " ")),
-            "auth_time": .int(record.authTime), "acr": .string(record.acr), "amr": ClaimCatalog.amr,
+            "auth_time": .int(record.authTime), "acr": .string(record.acr), "amr": ClaimCatalog.amr(for: record.subject.cardKind),
             "cnf": ["x5t#S256": .string(record.subject.x5tS256)],
         ]
         let accessToken: String
@@ -66,7 +66,7 @@ extension Provider {
         var idClaims: [String: JSONValue] = [
             "iss": .string(configuration.issuer), "sub": .string(sub), "aud": .string(client.id), "azp": .string(client.id),
             "exp": .int(now + client.idTokenLifetime), "iat": .int(now), "auth_time": .int(record.authTime),
-            "acr": .string(record.acr), "amr": ClaimCatalog.amr, "sid": .string(record.sid),
+            "acr": .string(record.acr), "amr": ClaimCatalog.amr(for: record.subject.cardKind), "sid": .string(record.sid),
             "at_hash": .string(Self.leftHalfHash(accessToken, algorithm: client.idTokenAlgorithm)),
         ]
         if let nonce = record.nonce { idClaims["nonce"] = .string(nonce) }

@@ -1,4 +1,5 @@
 public import HTTP1
+public import CNS
 public import FoundationEssentials
 import Crypto
 import Synchronization
@@ -14,14 +15,18 @@ public struct CardLogin: Sendable {
     /// When the card signed the connection's TLS handshake; nil when the caller cannot tell
     /// (then the card counts as having signed just now).
     public var handshakeAt: Date?
+    /// The card the certificate was recognised as, also when it was refused (for the page and
+    /// the audit trail); nil when the profile could not tell.
+    public var cardKind: CardKind?
 
     public init(reason: String, subject: LoginSubject?, certificateSerial: String? = nil, certificateIssuer: String? = nil,
-                handshakeAt: Date? = nil) {
+                handshakeAt: Date? = nil, cardKind: CardKind? = nil) {
         self.reason = reason
         self.subject = subject
         self.certificateSerial = certificateSerial ?? subject?.certificateSerial
         self.certificateIssuer = certificateIssuer ?? subject?.certificateIssuer
         self.handshakeAt = handshakeAt
+        self.cardKind = cardKind ?? subject?.cardKind
     }
 
     public var accepted: Bool { reason == "ok" && subject != nil }
@@ -162,7 +167,8 @@ public final class Provider: Sendable {
         do {
             try audit(AuditRecord(time: nowMilliseconds, clientAddress: info.clientAddress, clientID: draft.clientID, reason: draft.reason,
                                   codiceFiscale: draft.subject?.codiceFiscale, certificateSerial: draft.subject?.certificateSerial,
-                                  certificateIssuer: draft.subject?.certificateIssuer, event: event))
+                                  certificateIssuer: draft.subject?.certificateIssuer, event: event,
+                                  cardKind: draft.subject?.cardKind.rawValue))
         } catch {
             log("oidc_store_error", ["operation": "audit", "error": error.description])
         }

@@ -51,6 +51,11 @@ enum Migrations {
         CREATE TABLE provider_secrets (
             id {int} PRIMARY KEY, version {int} NOT NULL, updated_at {int} NOT NULL, kek_id TEXT NOT NULL, sealed TEXT NOT NULL);
         """,
+        // 3: the card an audited attempt was made with (`cns`, `cie`); NULL for rows written
+        // before (all of them CNS logins or no card) and for attempts with no card recognised.
+        """
+        ALTER TABLE audit ADD COLUMN card_kind TEXT;
+        """,
     ]
 
     static func steps(_ dialect: Dialect) -> [String] { templates.map(dialect.render) }

@@ -221,15 +221,15 @@ public final class PostgresStore: OIDCStore, Sendable {
         // Autocommit: the server has flushed its WAL (synchronous_commit=on) when this returns.
         try run { db throws(StoreError) in
             try db.query("""
-                INSERT INTO audit (time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                INSERT INTO audit (time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer, card_kind)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                 """, [.int(r.time), .text(r.event), .text(r.clientAddress), .text(r.clientID), .text(r.reason),
-                      .optional(r.codiceFiscale), .optional(r.certificateSerial), .optional(r.certificateIssuer)])
+                      .optional(r.codiceFiscale), .optional(r.certificateSerial), .optional(r.certificateIssuer), .optional(r.cardKind)])
         }
     }
 
     public func audit(_ filter: AuditFilter) throws(StoreError) -> [AuditRecord] {
-        var sql = "SELECT id, time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer FROM audit WHERE TRUE"
+        var sql = "SELECT id, time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer, card_kind FROM audit WHERE TRUE"
         var parameters: [SQLValue] = []
         func add(_ clause: String, _ value: SQLValue) {
             parameters.append(value)
@@ -244,7 +244,7 @@ public final class PostgresStore: OIDCStore, Sendable {
             try db.query(sql, parameters).rows.map { row in
                 AuditRecord(id: Int64(row[0] ?? ""), time: Int64(row[1] ?? "") ?? 0, clientAddress: row[3] ?? "", clientID: row[4] ?? "",
                             reason: row[5] ?? "", codiceFiscale: row[6], certificateSerial: row[7], certificateIssuer: row[8],
-                            event: row[2] ?? "")
+                            event: row[2] ?? "", cardKind: row[9])
             }
         }
     }

@@ -203,10 +203,10 @@ public final class SQLiteStore: OIDCStore, @unchecked Sendable {
 
     private static func insert(_ r: AuditRecord, into db: SQLiteConnection) throws(StoreError) {
         try db.query("""
-            INSERT INTO audit (time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO audit (time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer, card_kind)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, [.int(r.time), .text(r.event), .text(r.clientAddress), .text(r.clientID), .text(r.reason),
-                  .optional(r.codiceFiscale), .optional(r.certificateSerial), .optional(r.certificateIssuer)])
+                  .optional(r.codiceFiscale), .optional(r.certificateSerial), .optional(r.certificateIssuer), .optional(r.cardKind)])
     }
 
     /// One transaction and one (shared) fsync for the whole end of a login.
@@ -229,7 +229,7 @@ public final class SQLiteStore: OIDCStore, @unchecked Sendable {
     }
 
     public func audit(_ filter: AuditFilter) throws(StoreError) -> [AuditRecord] {
-        var sql = "SELECT id, time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer FROM audit WHERE 1 = 1"
+        var sql = "SELECT id, time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer, card_kind FROM audit WHERE 1 = 1"
         var parameters: [SQLValue] = []
         if let since = filter.since { sql += " AND time_ms >= ?"; parameters.append(.int(since)) }
         if let reason = filter.reason { sql += " AND reason = ?"; parameters.append(.text(reason)) }
@@ -241,7 +241,7 @@ public final class SQLiteStore: OIDCStore, @unchecked Sendable {
             try db.query(sql, parameters) { row in
                 records.append(AuditRecord(id: row.int(0), time: row.int(1), clientAddress: row.text(3) ?? "", clientID: row.text(4) ?? "",
                                            reason: row.text(5) ?? "", codiceFiscale: row.text(6), certificateSerial: row.text(7),
-                                           certificateIssuer: row.text(8), event: row.text(2) ?? ""))
+                                           certificateIssuer: row.text(8), event: row.text(2) ?? "", cardKind: row.text(9)))
             }
             return records
         }

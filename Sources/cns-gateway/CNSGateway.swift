@@ -31,9 +31,10 @@ struct CheckConfig: ParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() throws {
-        let problems = ConfigCheck.run(path: options.config)
-        for problem in problems { print(problem) }
-        if !problems.isEmpty { throw ExitCode(1) }
+        let result = ConfigCheck.run(path: options.config)
+        for problem in result.problems { print(problem) }
+        for warning in result.warnings { print("warning: \(warning)") }
+        if !result.problems.isEmpty { throw ExitCode(1) }
         print("\(options.config): ok")
     }
 }

@@ -5,9 +5,21 @@ import FoundationEssentials
 import TLS
 
 /// `check-config`: everything a start would load, with every problem reported in one run,
-/// each naming the file and the key path.
+/// each naming the file and the key path; and the warnings (what loads but cannot work as
+/// meant, such as a CIE facing a TLS 1.3-only listener).
 public enum ConfigCheck {
-    public static func run(path: String) -> [String] {
+    public struct Result: Sendable {
+        public var problems: [String]
+        public var warnings: [String]
+    }
+
+    public static func run(path: String) -> Result {
+        var warnings: [String] = []
+        let problems = check(path: path, warnings: &warnings)
+        return Result(problems: problems, warnings: warnings)
+    }
+
+    static func check(path: String, warnings: inout [String]) -> [String] {
         // File permissions are checked from the raw document, so they are reported even
         // when other keys are wrong (an operator fixes everything in one pass).
         let permissionProblems = privateKeyPermissions(configPath: path).map(\.description)
@@ -18,6 +30,7 @@ public enum ConfigCheck {
             return error.problems.map(\.description) + permissionProblems
         }
         var problems = permissionProblems
+        warnings = config.warnings
         let trust: TrustStore
         do {
             trust = try TrustStore(config.trust)

@@ -19,6 +19,10 @@ struct CardVerdict: Sendable {
 
     var accepted: Bool { reason == "ok" }
 
+    /// The card the certificate was recognised as, accepted or not (a refused CIE is still a
+    /// CIE: its page, log line and audit record say so); nil when the profile could not tell.
+    var kind: CardKind? { identity?.kind ?? rejection?.kind }
+
     static func evaluate(chain: CertificateVerdict, peer: PeerCertificate?, profile: ProfileSettings,
                          handshakeAt: Date? = nil) -> CardVerdict {
         guard let peer else {
@@ -41,7 +45,7 @@ struct CardVerdict: Sendable {
         let subject = accepted ? identity.map(LoginSubject.init(identity:)) : nil
         return CardLogin(reason: reason, subject: subject,
                          certificateSerial: peer?.serialHex ?? identity?.serialHex,
-                         certificateIssuer: peer?.issuer ?? identity?.issuer, handshakeAt: handshakeAt)
+                         certificateIssuer: peer?.issuer ?? identity?.issuer, handshakeAt: handshakeAt, cardKind: kind)
     }
 }
 

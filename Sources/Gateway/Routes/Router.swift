@@ -33,7 +33,7 @@ struct Router: Sendable {
         return verdict
     }
 
-    static let getRoutes: Set<String> = ["/", "/verifica", "/healthz", "/readyz", "/whoami"]
+    static let getRoutes: Set<String> = ["/", "/cie", "/verifica", "/healthz", "/readyz", "/whoami"]
 
     /// The admin listener (plain HTTP, loopback by default): metrics and probes only.
     func respondAdmin(to request: HTTPRequest, context: RequestContext) -> HTTPResponse {
@@ -104,15 +104,18 @@ struct Router: Sendable {
         case "/whoami":
             let login = cardVerdict(context, cardEvaluated)
             return .response(whoami(context, login), reason: login.reason)
-        case "/", "/verifica":
+        case "/", "/cie", "/verifica":
             let language = PageLanguage.negotiate(query: request.query, acceptLanguage: request.header("Accept-Language"))
             let pages = context.generation.pages
             if request.path == "/" {
                 return .response(html(status: 200, pages.landing(language, continueURL: nil, query: request.query)), reason: nil)
             }
+            if request.path == "/cie" {
+                return .response(html(status: 200, pages.cieHelp(language, query: request.query)), reason: nil)
+            }
             let login = cardVerdict(context, cardEvaluated)
             let report = CardReport(
-                presented: login.peer != nil, reason: login.reason, identity: login.identity,
+                presented: login.peer != nil, reason: login.reason, identity: login.identity, kind: login.kind,
                 subject: login.peer?.subject, issuer: login.peer?.issuer, serialHex: login.peer?.serialHex,
                 notAfter: login.peer?.notAfter, sha256: login.peer?.sha256,
                 opensslError: login.peer == nil ? nil : login.chain.opensslError)
@@ -194,11 +197,13 @@ struct Router: Sendable {
             "tls_version": .string(tls?.version ?? ""),
             "cipher": .string(tls?.cipher ?? ""),
             "alpn": tls?.alpn.map(JSONValue.string) ?? .null,
+            "client_signature": tls?.clientSignature.map(JSONValue.string) ?? .null,
             "verdict": [
                 "reason": .string(login.reason),
                 "chain_reason": .string(login.chain.reason.rawValue),
                 "openssl_code": .int(Int(login.chain.opensslCode)),
                 "openssl_error": .string(login.chain.opensslError),
+                "card_kind": login.kind.map { .string($0.rawValue) } ?? .null,
             ],
         ]
         body["client_certificate"] = login.peer.map { .object(VerdictReport.certificateDictionary($0)) } ?? .null

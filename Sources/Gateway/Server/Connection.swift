@@ -84,7 +84,8 @@ final class Connection {
             listener: listener.name, isAdmin: isAdmin,
             requestsClientCertificate: asksForCard,
             client: client,
-            tls: tls.map { RequestContext.TLSFacts(version: $0.version, cipher: $0.cipher, alpn: $0.alpn) },
+            tls: tls.map { RequestContext.TLSFacts(version: $0.version, cipher: $0.cipher, alpn: $0.alpn,
+                                                         clientSignature: $0.peerSignatureScheme) },
             card: card, generation: generation, server: server)
     }
 }

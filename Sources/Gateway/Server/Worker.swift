@@ -1,3 +1,4 @@
+import CNS
 import EventLoop
 import FoundationEssentials
 import HTTP1
@@ -279,6 +280,7 @@ final class Worker {
             "reason": "\(verdict.reason)", "issuer": "\(issuer)",
         ]
         if let peer = verdict.peer { fields["serial"] = "\(peer.serialHex)" }
+        if let kind = verdict.kind { fields["card_kind"] = "\(kind.rawValue)" }
         if let detail = verdict.rejection?.detail { fields["detail"] = "\(detail)" }
         logger.info("certificate_verdict", metadata: fields)
     }
