@@ -142,6 +142,7 @@ public struct PageRenderer: Sendable {
                          problems: inout [String]) -> String {
         var values = common(language)
         values["continue_url"] = Self.safeLink(continueURL).map(TemplateValue.text)
+        values["help_none"] = .text(text(language, "help", Self.variant("none", kinds)))
         values["offer"] = .object([
             "cns": .bool(kinds.contains(.cns)), "cie": .bool(kinds.contains(.cie)), "both": .bool(kinds.count > 1),
             "heading": .text(text(language, "landing", Self.variant("heading", kinds))),
@@ -154,6 +155,7 @@ public struct PageRenderer: Sendable {
     private func cieHelp(_ language: PageLanguage, query: String?, problems: inout [String]) -> String {
         var values = common(language)
         values["cie_accepted"] = .bool(cardKinds.contains(.cie))
+        values["help_none"] = .text(text(language, "help", "none_cie"))
         return page("cie", title: text(language, "cie", "title"), values: values, language: language, query: query, problems: &problems)
     }
 
@@ -164,6 +166,7 @@ public struct PageRenderer: Sendable {
         values["presented"] = .bool(report.presented)
         let kind = pageKind(report.presented ? report.kind ?? report.identity?.kind : nil, reason: reason)
         values["r"] = reasonStrings(reason, language, kind: kind)
+        if let kind { values["help_none"] = .text(text(language, "help", Self.variant("none", [kind]))) }
         values["reason_code"] = .text(reason)
         values["cie_hint"] = .bool(showsCIEHint(reason, kind: kind))
         values["openssl_error"] = .optionalText(report.opensslError)
@@ -181,6 +184,7 @@ public struct PageRenderer: Sendable {
         let kind = pageKind(cardKind, reason: known)
         let strings = reasonStrings(known, language, kind: kind)
         values["r"] = strings
+        if let kind { values["help_none"] = .text(text(language, "help", Self.variant("none", [kind]))) }
         values["reason_code"] = .text(known)
         values["return_url"] = Self.safeLink(returnURL).map(TemplateValue.text)
         values["show_verifica"] = .bool(Self.cardReasons.contains(known))
@@ -233,6 +237,7 @@ public struct PageRenderer: Sendable {
             "lang": .text(language.rawValue),
             "service": .text(serviceName),
             "footer": .text(text(language, "common", Self.variant("footer", cardKinds))),
+            "help_none": .text(text(language, "help", Self.variant("none", cardKinds))),
             "cie_tls_notice": .bool(cieBlockedByTLS),
             "cie_href": .text("/cie?lang=\(language.rawValue)"),
             // The administrator's own stylesheet, inside <style>: trusted like the templates.
@@ -393,8 +398,8 @@ public struct PageRenderer: Sendable {
                 for key in ["title", "heading", "intro"] where text(language, "landing", Self.variant(key, kinds)).isEmpty {
                     problems.append("\(PageFiles.stringsName(language)): landing.\(Self.variant(key, kinds)) is missing")
                 }
-                if text(language, "common", Self.variant("footer", kinds)).isEmpty {
-                    problems.append("\(PageFiles.stringsName(language)): common.\(Self.variant("footer", kinds)) is missing")
+                for (table, key) in [("common", "footer"), ("help", "none")] where text(language, table, Self.variant(key, kinds)).isEmpty {
+                    problems.append("\(PageFiles.stringsName(language)): \(table).\(Self.variant(key, kinds)) is missing")
                 }
                 _ = landing(language, continueURL: "https://service.invalid/login", query: nil, kinds: kinds, problems: &problems)
                 _ = landing(language, continueURL: nil, query: nil, kinds: kinds, problems: &problems)
