@@ -92,7 +92,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "cns-virtual-card", dependencies: [
-            "VirtualCard", "SmartCard", "TLS",
+            "VirtualCard", "SmartCard", "CNS", "TLS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 

@@ -1,18 +1,27 @@
 public import FoundationEssentials
 
-/// The holder and the certificate facts read from an accepted CNS authentication certificate.
+/// The holder and the certificate facts read from an accepted CNS or CIE authentication
+/// certificate.
 public struct CNSIdentity: Sendable, Equatable {
     public enum Source: String, Sendable {
-        /// From the CN `<CF>/<card id>.<hash>` of a CNS certificate.
+        /// From the CN `<CF>/<card id>.<hash>` of a CNS certificate, or `<CF>/<12 digits>` of a CIE's.
         case commonName = "cn"
         /// From a `TINIT-<CF>` / `IT:<CF>` serialNumber (profile `allowCNSLike`).
         case serialNumber = "serial_number"
     }
 
+    /// Which card: a CNS (TS-CNS and the like) or a CIE.
+    public var kind: CardKind
     /// Always the personal (16-character) form.
     public var codiceFiscale: CodiceFiscale
-    /// The 16-digit card id (EF_IDCarta) from the CN; nil for CNS-like certificates.
+    /// The 16-digit card id (EF_IDCarta) from a CNS's CN; nil for a CIE and CNS-like certificates.
     public var cardID: String?
+    /// A CIE's document number (printed on the card, top right), from the subject serialNumber
+    /// `IDCIT-<document number>`; nil for a CNS or when the CIE carries none.
+    public var documentNumber: String?
+    /// The 12 digits after the CF in a CIE's CN. What they number is not published; kept for
+    /// help desks, never used to identify anyone.
+    public var cnNumber: String?
     /// The 28-character Base64 hash from the CN; nil for CNS-like certificates.
     public var cnHash: String?
     /// GN, display data only (absent on many non-regional cards).
@@ -50,13 +59,17 @@ public struct CNSIdentity: Sendable, Equatable {
     public var source: Source
 
     public init(
-        codiceFiscale: CodiceFiscale, cardID: String?, cnHash: String?, givenName: String?, surname: String?,
+        kind: CardKind = .cns, codiceFiscale: CodiceFiscale, cardID: String?, cnHash: String?,
+        documentNumber: String? = nil, cnNumber: String? = nil, givenName: String?, surname: String?,
         administration: String?, organization: String?, subject: String, issuer: String, serialHex: String,
         notBefore: Date, notAfter: Date, keyAlgorithm: String, keyBits: Int, signatureAlgorithm: String,
         policyOIDs: [String], sha256Thumbprint: String, source: Source
     ) {
+        self.kind = kind
         self.codiceFiscale = codiceFiscale
         self.cardID = cardID
+        self.documentNumber = documentNumber
+        self.cnNumber = cnNumber
         self.cnHash = cnHash
         self.givenName = givenName
         self.surname = surname

@@ -7,6 +7,7 @@ long CNSSSL_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) { return SSL
 long CNSSSL_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) { return SSL_CTX_set1_groups_list(ctx, list); }
 long CNSSSL_SSL_set_tlsext_host_name(SSL *ssl, const char *name) { return SSL_set_tlsext_host_name(ssl, name); }
 long CNSSSL_SSL_CTX_set1_client_sigalgs_list(SSL_CTX *ctx, const char *list) { return SSL_CTX_set1_client_sigalgs_list(ctx, list); }
+long CNSSSL_SSL_get_peer_signature_nid(SSL *ssl, int *nid) { return SSL_get_peer_signature_nid(ssl, nid); }
 int CNSSSL_SSL_get_ex_new_index(void) { return SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL); }
 int CNSSSL_X509_STORE_CTX_get_ex_new_index(void) { return X509_STORE_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL); }
 STACK_OF(X509) *CNSSSL_sk_X509_new_null(void) { return sk_X509_new_null(); }

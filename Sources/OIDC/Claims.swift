@@ -5,18 +5,25 @@ public import FoundationEssentials
 /// What a login proved, kept with the code, the session and the issued tokens: the holder's
 /// data from the card certificate and the certificate's own facts.
 public struct LoginSubject: Sendable, Equatable {
+    /// The card the citizen logged in with; it decides `acr` and `amr`.
+    public var cardKind: CardKind
     public var codiceFiscale: String
     public var givenName: String?
     public var familyName: String?
     public var cardID: String?
+    /// A CIE's document number (never released as a claim: display and audit data).
+    public var documentNumber: String?
     public var administration: String?
     public var certificateSerial: String
     public var certificateIssuer: String
     /// Lowercase hex SHA-256 of the card certificate (DER).
     public var thumbprint: String
 
-    public init(codiceFiscale: String, givenName: String?, familyName: String?, cardID: String?, administration: String?,
+    public init(cardKind: CardKind = .cns, codiceFiscale: String, givenName: String?, familyName: String?, cardID: String?,
+                documentNumber: String? = nil, administration: String?,
                 certificateSerial: String, certificateIssuer: String, thumbprint: String) {
+        self.cardKind = cardKind
+        self.documentNumber = documentNumber
         self.codiceFiscale = codiceFiscale
         self.givenName = givenName
         self.familyName = familyName
@@ -28,8 +35,9 @@ public struct LoginSubject: Sendable, Equatable {
     }
 
     public init(identity: CNSIdentity) {
-        self.init(codiceFiscale: identity.codiceFiscale.value, givenName: identity.givenName, familyName: identity.surname,
-                  cardID: identity.cardID, administration: identity.administration,
+        self.init(cardKind: identity.kind, codiceFiscale: identity.codiceFiscale.value, givenName: identity.givenName,
+                  familyName: identity.surname, cardID: identity.cardID, documentNumber: identity.documentNumber,
+                  administration: identity.administration,
                   certificateSerial: identity.serialHex, certificateIssuer: identity.issuer,
                   thumbprint: identity.sha256Thumbprint)
     }
@@ -43,14 +51,24 @@ public struct LoginSubject: Sendable, Equatable {
         if let familyName { o["sn"] = .string(familyName) }
         if let cardID { o["card"] = .string(cardID) }
         if let administration { o["ou"] = .string(administration) }
+        o["kind"] = .string(cardKind.rawValue)
+        if let documentNumber { o["doc"] = .string(documentNumber) }
         return .object(o)
     }
 
     public init?(jsonValue json: JSONValue) {
         guard let cf = json["cf"]?.stringValue, let serial = json["serial"]?.stringValue,
               let issuer = json["issuer"]?.stringValue, let x5t = json["x5t"]?.stringValue else { return nil }
-        self.init(codiceFiscale: cf, givenName: json["gn"]?.stringValue, familyName: json["sn"]?.stringValue,
-                  cardID: json["card"]?.stringValue, administration: json["ou"]?.stringValue,
+        // No "kind": a record written before card kinds existed, all of them CNS logins.
+        let kind: CardKind
+        if let text = json["kind"]?.stringValue {
+            guard let known = CardKind(rawValue: text) else { return nil }
+            kind = known
+        } else {
+            kind = .cns
+        }
+        self.init(cardKind: kind, codiceFiscale: cf, givenName: json["gn"]?.stringValue, familyName: json["sn"]?.stringValue,
+                  cardID: json["card"]?.stringValue, documentNumber: json["doc"]?.stringValue, administration: json["ou"]?.stringValue,
                   certificateSerial: serial, certificateIssuer: issuer, thumbprint: x5t)
     }
 
@@ -80,8 +98,12 @@ public enum ClaimCatalog {
         "given_name", "family_name", "name", "birthdate", "gender", fiscalNumber, eidFiscalNumber, cardID, administration,
     ]
 
-    /// RFC 8176: smart card, PIN, hardware-protected key.
-    public static let amr: JSONValue = ["sc", "pin", "hwk"]
+    /// RFC 8176's registered methods (smart card, PIN, hardware-protected key), true of both
+    /// cards, then the card itself: `cns` or `cie`, the names `[profile]` uses (RFC 8176
+    /// section 2 leaves values outside the registry to the parties' agreement; README documents them).
+    public static func amr(for kind: CardKind) -> JSONValue {
+        ["sc", "pin", "hwk", .string(kind.rawValue)]
+    }
 
     /// The user claims for `scopes`, limited to `allowed` claim names, for `subject`.
     /// Birth date and gender come from the Codice Fiscale (CNS.md section 4); names from the certificate.

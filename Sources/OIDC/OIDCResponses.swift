@@ -1,4 +1,5 @@
 import JSON
+public import CNS
 public import HTTP1
 import FoundationEssentials
 import Crypto
@@ -6,10 +7,13 @@ import Crypto
 /// What the citizen sees when the provider answers with a page instead of a redirect or JSON.
 /// The gateway renders it with its page templates, in the citizen's language.
 public enum OIDCPage: Sendable, Equatable {
-    /// "Accedi con TS-CNS": what is needed (reader, card, PIN) and a button to continue.
-    case landing(clientName: String, continueURL: String)
-    /// The card check failed: `reason` is the gateway's reason code; `backURL` returns to the service.
-    case loginFailed(reason: String, clientName: String, backURL: String)
+    /// "Accedi con TS-CNS" / "con CIE": what is needed (reader, card, PIN) for the cards this
+    /// login accepts, and a button to continue.
+    case landing(clientName: String, continueURL: String, cardKinds: Set<CardKind>)
+    /// The card check failed: `reason` is the gateway's reason code; `backURL` returns to the
+    /// service. `cardKind` is the card presented (when recognised), `acceptedKinds` the cards
+    /// this login takes, so the page speaks of the right one.
+    case loginFailed(reason: String, clientName: String, backURL: String, cardKind: CardKind?, acceptedKinds: Set<CardKind>)
     /// A request no redirect can answer (unknown client, unregistered redirect URI, malformed
     /// parameters): `reason` is a reason code, `detail` says what was wrong.
     case requestError(reason: String, detail: String)

@@ -155,10 +155,13 @@ public struct AuditRecord: Sendable, Equatable {
     public var via: String?
     /// The reverse proxy that forwarded the card (its address), when `via` is "forwarded".
     public var proxyAddress: String?
+    /// `cns` or `cie`: the card presented, accepted or not; nil when none was recognised.
+    public var cardKind: String?
 
     public init(id: Int64? = nil, time: Int64, clientAddress: String, clientID: String, reason: String, codiceFiscale: String? = nil,
                 certificateSerial: String? = nil, certificateIssuer: String? = nil, event: String = "login", repeated: Int? = nil,
-                via: String? = nil, proxyAddress: String? = nil) {
+                via: String? = nil, proxyAddress: String? = nil, cardKind: String? = nil) {
+        self.cardKind = cardKind
         self.id = id
         self.time = time
         self.clientAddress = clientAddress
@@ -185,6 +188,7 @@ public struct AuditRecord: Sendable, Equatable {
         if let repeated { o["repeated"] = .int(repeated) }
         if let via { o["via"] = .string(via) }
         if let proxyAddress { o["proxy_address"] = .string(proxyAddress) }
+        if let cardKind { o["card_kind"] = .string(cardKind) }
         return .object(o)
     }
 }

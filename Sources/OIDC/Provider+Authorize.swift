@@ -1,4 +1,5 @@
 import HTTP1
+import CNS
 import FoundationEssentials
 
 /// A validated authorization request (OIDC Core section 3.1.2.1).
@@ -12,6 +13,9 @@ struct AuthorizationRequest {
     var codeChallenge: String?
     var prompt: Set<String>
     var maxAge: Int?
+    /// The cards this login takes: the client's `card_kinds`, narrowed by `acr_values` naming
+    /// the `acr` of some of them.
+    var cardKinds: Set<CardKind>
     /// The parameters as received, to carry the request from the public listener to the login listener.
     var parameters: [(String, String)]
 }
@@ -52,7 +56,9 @@ extension Provider {
         var responseMode = values["response_mode"]?.first ?? "query"
         if !["query", "form_post"].contains(responseMode) { responseMode = "query" }
         let base = AuthorizationRequest(client: client, redirectURI: redirectURI, responseMode: responseMode, state: state, nonce: nil,
-                                        scopes: [], codeChallenge: nil, prompt: [], maxAge: nil, parameters: pairs.map { ($0.name, $0.value) })
+                                        scopes: [], codeChallenge: nil, prompt: [], maxAge: nil,
+                                        cardKinds: client.cardKinds.intersection(configuration.cardKinds),
+                                        parameters: pairs.map { ($0.name, $0.value) })
         let validated: AuthorizationRequest
         do {
             validated = try validate(values, base: base)
@@ -66,7 +72,7 @@ extension Provider {
             // The public listener: send the browser on to the listener that asks for the card.
             let continueURL = configuration.loginBaseURL + Endpoint.authorize.rawValue + "?" + FormEncoder.encode(validated.parameters)
             if configuration.interstitial && !validated.prompt.contains("none") {
-                return .page(.landing(clientName: client.name, continueURL: continueURL), status: 200,
+                return .page(.landing(clientName: client.name, continueURL: continueURL, cardKinds: validated.cardKinds), status: 200,
                              headers: [HTTPHeader(name: "Cache-Control", value: "no-store")])
             }
             return .response(HTTPResponses.redirect(continueURL))
@@ -129,6 +135,15 @@ extension Provider {
             }
             request.maxAge = value
         }
+        // acr_values (OIDC Core section 3.1.2.1) naming the acr of one card asks for that card
+        // only; values this provider does not issue are ignored, as the spec lets it.
+        let asked = Set((one("acr_values") ?? "").split(separator: " ").compactMap { configuration.cardKind(forACR: String($0)) })
+        if !asked.isEmpty { request.cardKinds.formIntersection(asked) }
+        if request.cardKinds.isEmpty {
+            let wanted = (asked.isEmpty ? request.client.cardKinds : asked).map(\.rawValue).sorted().joined(separator: ", ")
+            throw AuthorizationFailure(error: "unmet_authentication_requirements",
+                                       description: "this service is not registered for the card asked for (\(wanted))")
+        }
         return request
     }
 
@@ -163,6 +178,9 @@ extension Provider {
 
     // MARK: the card
 
+    /// The reason code of a good card of a kind the service does not take.
+    public static let cardKindNotAllowed = "card_kind_not_allowed"
+
     func login(_ request: AuthorizationRequest, info: ProviderRequestInfo) -> OIDCOutcome {
         let card = info.card ?? CardLogin(reason: "no_certificate", subject: nil)
         let now = clock
@@ -170,7 +188,8 @@ extension Provider {
         guard card.accepted, let subject = card.subject else {
             let record = AuditRecord(time: nowMilliseconds, clientAddress: info.clientAddress, clientID: client.id, reason: card.reason,
                                      codiceFiscale: card.subject?.codiceFiscale, certificateSerial: card.certificateSerial,
-                                     certificateIssuer: card.certificateIssuer, via: card.via, proxyAddress: card.proxyAddress)
+                                     certificateIssuer: card.certificateIssuer, via: card.via, proxyAddress: card.proxyAddress,
+                                     cardKind: card.cardKind?.rawValue)
             // Anyone can arrive without a card, or with one no trusted CA issued: these are
             // sampled and counted, not written one by one (AuditThrottle).
             do { try audit(record, durable: false) } catch { return storeFailure(error, operation: "audit") }
@@ -179,7 +198,24 @@ extension Provider {
                 return .response(errorRedirect(request, error: "login_required", description: "the card was not accepted"))
             }
             let back = errorURL(request, error: "access_denied", description: "card not accepted: \(card.reason)")
-            return .page(.loginFailed(reason: card.reason, clientName: client.name, backURL: back), status: 403,
+            return .page(.loginFailed(reason: card.reason, clientName: client.name, backURL: back, cardKind: card.cardKind,
+                                      acceptedKinds: request.cardKinds), status: 403,
+                         headers: [HTTPHeader(name: "Cache-Control", value: "no-store")])
+        }
+        // A good card of a kind this service (or this request's acr_values) does not take:
+        // refused before any session or code, with a page that names the card it wants.
+        guard request.cardKinds.contains(subject.cardKind) else {
+            let reason = Self.cardKindNotAllowed
+            auditAttempt(info: info, clientID: client.id, reason: reason, subject: subject, durable: true)
+            log("oidc_login", ["client_id": client.id, "reason": reason, "card_kind": subject.cardKind.rawValue])
+            let description = "this service does not accept the \(subject.cardKind.rawValue) card (accepted: "
+                + request.cardKinds.map(\.rawValue).sorted().joined(separator: ", ") + ")"
+            if request.prompt.contains("none") {
+                return .response(errorRedirect(request, error: "unmet_authentication_requirements", description: description))
+            }
+            let back = errorURL(request, error: "unmet_authentication_requirements", description: description)
+            return .page(.loginFailed(reason: reason, clientName: client.name, backURL: back, cardKind: subject.cardKind,
+                                      acceptedKinds: request.cardKinds), status: 403,
                          headers: [HTTPHeader(name: "Cache-Control", value: "no-store")])
         }
 
@@ -218,7 +254,8 @@ extension Provider {
                     auditAttempt(info: info, clientID: client.id, reason: "stale_handshake", subject: subject, durable: true)
                     log("oidc_login", ["client_id": client.id, "reason": "stale_handshake"])
                     let back = errorURL(request, error: "login_required", description: "the card did not sign a new connection")
-                    return .page(.loginFailed(reason: "stale_handshake", clientName: client.name, backURL: back), status: 403,
+                    return .page(.loginFailed(reason: "stale_handshake", clientName: client.name, backURL: back,
+                                              cardKind: subject.cardKind, acceptedKinds: request.cardKinds), status: 403,
                                  headers: [HTTPHeader(name: "Cache-Control", value: "no-store")])
                 }
                 let cookieValue = Token.random()
@@ -239,17 +276,18 @@ extension Provider {
         let record = AuthorizationCodeRecord(
             codeHash: Token.storageHash(code), clientID: client.id, redirectURI: request.redirectURI, scopes: request.scopes,
             nonce: request.nonce, codeChallenge: request.codeChallenge, authTime: session.authTime, sid: session.sid,
-            subject: subject, acr: configuration.acr, issuedAt: now, expiresAt: now + configuration.codeLifetime)
+            subject: subject, acr: configuration.acr(for: subject.cardKind), issuedAt: now, expiresAt: now + configuration.codeLifetime)
         do {
             // Session, code and audit record: durable before the redirect leaves.
             try store.completeLogin(sessionWrite, code: record, audit: AuditRecord(
                 time: nowMilliseconds, clientAddress: info.clientAddress, clientID: client.id, reason: "ok",
                 codiceFiscale: subject.codiceFiscale, certificateSerial: subject.certificateSerial,
-                certificateIssuer: subject.certificateIssuer, via: card.via, proxyAddress: card.proxyAddress))
+                certificateIssuer: subject.certificateIssuer, via: card.via, proxyAddress: card.proxyAddress,
+                cardKind: subject.cardKind.rawValue))
         } catch {
             return storeFailure(error, operation: "code")
         }
-        log("oidc_login", ["client_id": client.id, "reason": "ok"])
+        log("oidc_login", ["client_id": client.id, "reason": "ok", "card_kind": subject.cardKind.rawValue])
         var parameters = [("code", code)]
         if let state = request.state { parameters.append(("state", state)) }
         parameters.append(("iss", configuration.issuer))
@@ -265,7 +303,8 @@ extension Provider {
             try audit(AuditRecord(time: nowMilliseconds, clientAddress: info.clientAddress, clientID: clientID, reason: reason,
                                   codiceFiscale: subject?.codiceFiscale, certificateSerial: subject?.certificateSerial,
                                   certificateIssuer: subject?.certificateIssuer, event: event,
-                                  via: info.card?.via, proxyAddress: info.card?.proxyAddress), durable: durable)
+                                  via: info.card?.via, proxyAddress: info.card?.proxyAddress,
+                                  cardKind: subject?.cardKind.rawValue ?? info.card?.cardKind?.rawValue), durable: durable)
         } catch {
             log("oidc_store_error", ["operation": "audit", "error": error.description])
         }

@@ -96,7 +96,7 @@ extension Provider {
             "revocation_endpoint_auth_methods_supported": .array(authMethods),
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": .array(ClaimCatalog.supportedClaims.map(JSONValue.string)),
-            "acr_values_supported": [.string(configuration.acr)],
+            "acr_values_supported": .array(configuration.cardKinds.sorted().map { .string(configuration.acr(for: $0)) }),
             "prompt_values_supported": ["none", "login"],
             "claims_parameter_supported": false,
             "request_parameter_supported": false,

@@ -52,7 +52,7 @@ extension Provider {
         var accessClaims: [String: JSONValue] = [
             "iss": .string(configuration.issuer), "sub": .string(sub), "aud": .string(client.id), "client_id": .string(client.id),
             "exp": .int(accessExpiry), "iat": .int(now), "jti": .string(jti), "scope": .string(record.scopes.joined(separator: " ")),
-            "auth_time": .int(record.authTime), "acr": .string(record.acr), "amr": ClaimCatalog.amr,
+            "auth_time": .int(record.authTime), "acr": .string(record.acr), "amr": ClaimCatalog.amr(for: record.subject.cardKind),
         ]
         // RFC 8705 section 3.1: bound to the card only for a client registered for it, because
         // a bound token is refused wherever the card is not presented (Provider+Resources.swift).
@@ -69,7 +69,7 @@ extension Provider {
         var idClaims: [String: JSONValue] = [
             "iss": .string(configuration.issuer), "sub": .string(sub), "aud": .string(client.id), "azp": .string(client.id),
             "exp": .int(now + client.idTokenLifetime), "iat": .int(now), "auth_time": .int(record.authTime),
-            "acr": .string(record.acr), "amr": ClaimCatalog.amr, "sid": .string(record.sid),
+            "acr": .string(record.acr), "amr": ClaimCatalog.amr(for: record.subject.cardKind), "sid": .string(record.sid),
             "at_hash": .string(Self.leftHalfHash(accessToken, algorithm: client.idTokenAlgorithm)),
         ]
         if let nonce = record.nonce { idClaims["nonce"] = .string(nonce) }

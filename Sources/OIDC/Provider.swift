@@ -1,4 +1,5 @@
 public import HTTP1
+public import CNS
 public import FoundationEssentials
 import Crypto
 import Synchronization
@@ -18,9 +19,12 @@ public struct CardLogin: Sendable {
     /// the reverse proxy at `proxyAddress`.
     public var via: String?
     public var proxyAddress: String?
+    /// The card the certificate was recognised as, also when it was refused (for the page and
+    /// the audit trail); nil when the profile could not tell.
+    public var cardKind: CardKind?
 
     public init(reason: String, subject: LoginSubject?, certificateSerial: String? = nil, certificateIssuer: String? = nil,
-                handshakeAt: Date? = nil, via: String? = nil, proxyAddress: String? = nil) {
+                handshakeAt: Date? = nil, via: String? = nil, proxyAddress: String? = nil, cardKind: CardKind? = nil) {
         self.reason = reason
         self.subject = subject
         self.certificateSerial = certificateSerial ?? subject?.certificateSerial
@@ -28,6 +32,7 @@ public struct CardLogin: Sendable {
         self.handshakeAt = handshakeAt
         self.via = via
         self.proxyAddress = proxyAddress
+        self.cardKind = cardKind ?? subject?.cardKind
     }
 
     public var accepted: Bool { reason == "ok" && subject != nil }
@@ -189,7 +194,8 @@ public final class Provider: Sendable {
         do {
             try audit(AuditRecord(time: nowMilliseconds, clientAddress: info.clientAddress, clientID: draft.clientID, reason: draft.reason,
                                   codiceFiscale: draft.subject?.codiceFiscale, certificateSerial: draft.subject?.certificateSerial,
-                                  certificateIssuer: draft.subject?.certificateIssuer, event: event),
+                                  certificateIssuer: draft.subject?.certificateIssuer, event: event,
+                                  cardKind: draft.subject?.cardKind.rawValue),
                       durable: draft.reason == "ok" || draft.authenticated)
         } catch {
             log("oidc_store_error", ["operation": "audit", "error": error.description])

@@ -1,3 +1,4 @@
+public import CNS
 import FoundationEssentials
 import Posix
 
@@ -41,13 +42,17 @@ public struct ClientRegistration: Sendable {
     /// logged in, and are honoured only on a connection that presents that card. For a client
     /// running in the citizen's browser; a service's back end has no card to present.
     public var certificateBoundAccessTokens: Bool
+    /// The cards this service accepts (`card_kinds`); a login with another is refused with
+    /// `card_kind_not_allowed`.
+    public var cardKinds: Set<CardKind>
 
     public init(id: String, name: String? = nil, secretHash: SecretHash? = nil, keys: [VerificationKey] = [], jwksURI: String? = nil,
                 authMethods: Set<ClientAuthMethod>? = nil, redirectURIs: [String], postLogoutRedirectURIs: [String] = [],
                 scopes: [String] = ClaimCatalog.supportedScopes, claims: Set<String> = Set(ClaimCatalog.supportedClaims),
                 idTokenAlgorithm: JWSAlgorithm = .es256, subjectType: SubjectType = .public, sectorIdentifier: String? = nil,
                 accessTokenLifetime: Int = 300, idTokenLifetime: Int = 300, requirePKCE: Bool = false,
-                certificateBoundAccessTokens: Bool = false) {
+                certificateBoundAccessTokens: Bool = false, cardKinds: Set<CardKind> = Set(CardKind.allCases)) {
+        self.cardKinds = cardKinds
         self.id = id
         self.name = name ?? id
         self.secretHash = secretHash
@@ -91,7 +96,12 @@ public struct ProviderConfiguration: Sendable {
     public var codeLifetime: Int
     public var sessionIdleTimeout: Int
     public var sessionMaxLifetime: Int
+    /// `acr` of a login with a CNS (`[oidc] acr`).
     public var acr: String
+    /// `acr` of a login with a CIE (`[oidc] acr_cie`).
+    public var acrCIE: String
+    /// The cards the gateway accepts (`[profile]`): what discovery advertises.
+    public var cardKinds: Set<CardKind>
     public var clients: [ClientRegistration]
     /// How many failed client authentications pass before 429 (`[oidc] client_auth_*`).
     public var clientAuthLimits: ClientAuthLimiter.Settings
@@ -102,9 +112,12 @@ public struct ProviderConfiguration: Sendable {
 
     public init(issuer: String, loginBaseURL: String? = nil, interstitial: Bool = true, signingAlgorithm: JWSAlgorithm = .es256,
                 codeLifetime: Int = 60, sessionIdleTimeout: Int = 1800, sessionMaxLifetime: Int = 28_800,
-                acr: String = ProviderConfiguration.defaultACR, clients: [ClientRegistration],
+                acr: String = ProviderConfiguration.defaultACR, acrCIE: String = ProviderConfiguration.defaultCIEACR,
+                cardKinds: Set<CardKind> = Set(CardKind.allCases), clients: [ClientRegistration],
                 clientAuthLimits: ClientAuthLimiter.Settings = ClientAuthLimiter.Settings(), auditRetentionDays: Int = 0,
                 auditThrottle: AuditThrottle.Settings = AuditThrottle.Settings()) {
+        self.acrCIE = acrCIE
+        self.cardKinds = cardKinds
         self.issuer = Self.trimmed(issuer)
         self.loginBaseURL = Self.trimmed(loginBaseURL ?? issuer)
         self.interstitial = interstitial
@@ -120,6 +133,20 @@ public struct ProviderConfiguration: Sendable {
     }
 
     public static let defaultACR = "urn:cns-gateway:acr:ts-cns"
+    public static let defaultCIEACR = "urn:cns-gateway:acr:cie"
+
+    /// The `acr` a login with `kind` gets.
+    public func acr(for kind: CardKind) -> String {
+        switch kind {
+        case .cns: acr
+        case .cie: acrCIE
+        }
+    }
+
+    /// The card an `acr_values` entry asks for; nil for a value this provider does not issue.
+    public func cardKind(forACR value: String) -> CardKind? {
+        CardKind.allCases.first { acr(for: $0) == value }
+    }
 
     static func trimmed(_ url: String) -> String {
         var s = url

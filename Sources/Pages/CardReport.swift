@@ -20,15 +20,19 @@ public struct CardReport: Sendable {
     public var sha256: String?
     /// OpenSSL's verify message, shown to help desks as is.
     public var opensslError: String?
+    /// The card the certificate was recognised as, also when refused (the profile's verdict);
+    /// falls back to `identity`'s.
+    public var kind: CardKind?
 
     public init(
-        presented: Bool, reason: String, identity: CNSIdentity? = nil, subject: String? = nil,
+        presented: Bool, reason: String, identity: CNSIdentity? = nil, kind: CardKind? = nil, subject: String? = nil,
         issuer: String? = nil, serialHex: String? = nil, notAfter: Date? = nil, sha256: String? = nil,
         opensslError: String? = nil
     ) {
         self.presented = presented
         self.reason = reason
         self.identity = identity
+        self.kind = kind ?? identity?.kind
         self.subject = subject
         self.issuer = issuer
         self.serialHex = serialHex

@@ -11,7 +11,7 @@ import Glibc
 /// (say, who to call) and keep the rest; a key the embedded file does not have is an error,
 /// because it is almost always a misspelt key that would otherwise be silently ignored.
 struct PageFiles: Sendable {
-    static let templateNames = ["layout", "landing", "verifica", "error", "help"]
+    static let templateNames = ["layout", "landing", "cie", "verifica", "error", "help"]
     static let stylesheetName = "style.css"
 
     static func stringsName(_ language: PageLanguage) -> String {
@@ -56,6 +56,7 @@ struct PageFiles: Sendable {
         switch name {
         case "layout.html": PackageResources.layout_html
         case "landing.html": PackageResources.landing_html
+        case "cie.html": PackageResources.cie_html
         case "verifica.html": PackageResources.verifica_html
         case "error.html": PackageResources.error_html
         case "help.html": PackageResources.help_html

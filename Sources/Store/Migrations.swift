@@ -63,6 +63,11 @@ enum Migrations {
         ALTER TABLE audit ADD COLUMN via TEXT;
         ALTER TABLE audit ADD COLUMN proxy_address TEXT;
         """,
+        // 5: the card an audited attempt was made with (`cns`, `cie`); NULL for rows written
+        // before (all of them CNS logins or no card) and for attempts with no card recognised.
+        """
+        ALTER TABLE audit ADD COLUMN card_kind TEXT;
+        """,
     ]
 
     static func steps(_ dialect: Dialect) -> [String] { templates.map(dialect.render) }

@@ -222,17 +222,19 @@ public final class PostgresStore: OIDCStore, Sendable {
         // Autocommit: the server has flushed its WAL (synchronous_commit=on) when this returns.
         try run { db throws(StoreError) in
             try db.query("""
-                INSERT INTO audit (time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer, repeated, via, proxy_address)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                INSERT INTO audit (time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer, repeated, via, proxy_address,
+                                   card_kind)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                 """, [.int(r.time), .text(clean(r.event)), .text(clean(r.clientAddress)), .text(clean(r.clientID)), .text(clean(r.reason)),
                       .optional(r.codiceFiscale.map(clean)), .optional(r.certificateSerial.map(clean)),
                       .optional(r.certificateIssuer.map(clean)), .optional(r.repeated),
-                      .optional(r.via.map(clean)), .optional(r.proxyAddress.map(clean))])
+                      .optional(r.via.map(clean)), .optional(r.proxyAddress.map(clean)), .optional(r.cardKind.map(clean))])
         }
     }
 
     public func audit(_ filter: AuditFilter) throws(StoreError) -> [AuditRecord] {
-        var sql = "SELECT id, time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer, repeated, via, proxy_address FROM audit WHERE TRUE"
+        var sql = "SELECT id, time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer, repeated, via, proxy_address, card_kind"
+            + " FROM audit WHERE TRUE"
         var parameters: [SQLValue] = []
         func add(_ clause: String, _ value: SQLValue) {
             parameters.append(value)
@@ -247,7 +249,8 @@ public final class PostgresStore: OIDCStore, Sendable {
             try db.query(sql, parameters).rows.map { row in
                 AuditRecord(id: Int64(row[0] ?? ""), time: Int64(row[1] ?? "") ?? 0, clientAddress: row[3] ?? "", clientID: row[4] ?? "",
                             reason: row[5] ?? "", codiceFiscale: row[6], certificateSerial: row[7], certificateIssuer: row[8],
-                            event: row[2] ?? "", repeated: row[9].flatMap { Int($0) }, via: row[10], proxyAddress: row[11])
+                            event: row[2] ?? "", repeated: row[9].flatMap { Int($0) }, via: row[10], proxyAddress: row[11],
+                            cardKind: row[12])
             }
         }
     }

@@ -207,11 +207,12 @@ public final class SQLiteStore: OIDCStore, @unchecked Sendable {
 
     private static func insert(_ r: AuditRecord, into db: SQLiteConnection) throws(StoreError) {
         try db.query("""
-            INSERT INTO audit (time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer, repeated, via, proxy_address)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO audit (time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer, repeated, via, proxy_address,
+                               card_kind)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, [.int(r.time), .text(r.event), .text(r.clientAddress), .text(r.clientID), .text(r.reason),
                   .optional(r.codiceFiscale), .optional(r.certificateSerial), .optional(r.certificateIssuer), .optional(r.repeated),
-                  .optional(r.via), .optional(r.proxyAddress)])
+                  .optional(r.via), .optional(r.proxyAddress), .optional(r.cardKind)])
     }
 
     /// One transaction and one (shared) fsync for the whole end of a login.
@@ -234,7 +235,8 @@ public final class SQLiteStore: OIDCStore, @unchecked Sendable {
     }
 
     public func audit(_ filter: AuditFilter) throws(StoreError) -> [AuditRecord] {
-        var sql = "SELECT id, time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer, repeated, via, proxy_address FROM audit WHERE 1 = 1"
+        var sql = "SELECT id, time_ms, event, client_address, client_id, reason, cf, cert_serial, cert_issuer, repeated, via, proxy_address, card_kind"
+            + " FROM audit WHERE 1 = 1"
         var parameters: [SQLValue] = []
         if let since = filter.since { sql += " AND time_ms >= ?"; parameters.append(.int(since)) }
         if let reason = filter.reason { sql += " AND reason = ?"; parameters.append(.text(reason)) }
@@ -247,7 +249,8 @@ public final class SQLiteStore: OIDCStore, @unchecked Sendable {
                 records.append(AuditRecord(id: row.int(0), time: row.int(1), clientAddress: row.text(3) ?? "", clientID: row.text(4) ?? "",
                                            reason: row.text(5) ?? "", codiceFiscale: row.text(6), certificateSerial: row.text(7),
                                            certificateIssuer: row.text(8), event: row.text(2) ?? "",
-                                           repeated: row.isNull(9) ? nil : Int(row.int(9)), via: row.text(10), proxyAddress: row.text(11)))
+                                           repeated: row.isNull(9) ? nil : Int(row.int(9)), via: row.text(10), proxyAddress: row.text(11),
+                                           cardKind: row.text(12)))
             }
             return records
         }

@@ -117,6 +117,28 @@ public final class TLSConnection {
         return String(cString: SSL_CIPHER_get_name(cipher))
     }
 
+    /// The scheme the client signed its CertificateVerify with, after RFC 8446's names:
+    /// `rsa_pkcs1_sha256`, `rsa_pss_sha256` (rsae or pss key alike), `ecdsa_sha256`, `ed25519`;
+    /// nil when the client signed nothing. What tells a card middleware that
+    /// can only do PKCS#1 v1.5 (the CIE's) apart: over TLS 1.3 it cannot sign at all.
+    public var peerSignatureScheme: String? {
+        var type: Int32 = 0
+        var digest: Int32 = 0
+        guard SSL_get_peer_signature_type_nid(ssl, &type) == 1, CNSSSL_SSL_get_peer_signature_nid(ssl, &digest) == 1 else {
+            OpenSSLErrorQueue.clear()
+            return nil
+        }
+        let hash = digest == NID_undef ? "" : String(cString: OBJ_nid2sn(digest)).lowercased().replacing("-", with: "")
+        switch type {
+        case EVP_PKEY_RSA: return "rsa_pkcs1_" + hash
+        case EVP_PKEY_RSA_PSS: return "rsa_pss_" + hash
+        case EVP_PKEY_EC: return "ecdsa_" + hash
+        case EVP_PKEY_ED25519: return "ed25519"
+        case EVP_PKEY_ED448: return "ed448"
+        default: return String(cString: OBJ_nid2sn(type))
+        }
+    }
+
     public var alpn: String? {
         var data: UnsafePointer<UInt8>? = nil
         var length: UInt32 = 0

@@ -14,10 +14,15 @@ public struct VirtualCardProfile {
     /// Answer like a T=0 card: data comes with 61xx and needs GET RESPONSE, a wrong Le on
     /// READ BINARY gets 6Cxx. For exercising the host's T=0 handling; vpcd itself does not care.
     public var t0Responses: Bool
+    /// Sign only blocks padded as PKCS#1 v1.5 (`00 01 FF..FF 00 DigestInfo`) and refuse any
+    /// other (6A80): what a CIE looks like from the TLS side, whose middleware has no RSA-PSS,
+    /// so that a login over TLS 1.3 fails as it does with a real CIE.
+    public var pkcs1Only: Bool
 
     public init(atr: [UInt8] = VirtualCardProfile.defaultATR(), cardID: String, personalData: [UInt8],
                 certificate: [UInt8], pin: CardSecret, puk: CardSecret, pinTries: Int = 3, pukTries: Int = 10,
-                t0Responses: Bool = false) {
+                t0Responses: Bool = false, pkcs1Only: Bool = false) {
+        self.pkcs1Only = pkcs1Only
         self.atr = atr
         self.cardID = cardID
         self.personalData = personalData
@@ -330,10 +335,21 @@ public final class CNSCardEmulator: APDUTransport {
         guard pinVerified else { return ResponseAPDU(sw: StatusWord.securityStatusNotSatisfied) }
         guard keySelected else { return ResponseAPDU(sw: StatusWord.conditionsNotSatisfied) }
         guard command.data.count == key.modulusLength else { return ResponseAPDU(sw: StatusWord.wrongLength) }
+        if profile.pkcs1Only && !Self.isPKCS1Block(command.data) { return ResponseAPDU(sw: StatusWord.incorrectData) }
         guard let signature = try? key.rawPrivateOperation(command.data) else {
             return ResponseAPDU(sw: StatusWord.incorrectData)
         }
         return ResponseAPDU(sw: StatusWord.success, data: signature)
+    }
+
+    /// RFC 8017 section 9.2 step 5: `00 01`, at least eight `FF`, `00`, then the DigestInfo
+    /// (a DER SEQUENCE). A PSS block (TLS 1.3) ends in `BC` and starts with random-looking bytes.
+    static func isPKCS1Block(_ block: [UInt8]) -> Bool {
+        guard block.count > 11, block[0] == 0x00, block[1] == 0x01 else { return false }
+        guard let end = block[2...].firstIndex(where: { $0 != 0xFF }), end - 2 >= 8, block[end] == 0x00,
+            end + 1 < block.count, block[end + 1] == 0x30
+        else { return false }
+        return true
     }
 
     private func getChallenge(_ command: CommandAPDU) -> ResponseAPDU {

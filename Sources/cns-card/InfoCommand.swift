@@ -55,8 +55,15 @@ struct InfoCommand: ParsableCommand {
                 line("Valid", "\(iso(identity.notBefore)) to \(iso(identity.notAfter))")
                 line("Key", "\(identity.keyAlgorithm) \(identity.keyBits) bits")
                 line("Codice Fiscale", identity.codiceFiscale.value + " (" + FiscalCodeCheck.describe(identity.codiceFiscale.value) + ")")
-                line("Profile", "CNS authentication certificate")
-                agreement.append(("card id (EF_IDCarta = certificate CN)", identity.cardID == cardID))
+                switch identity.kind {
+                case .cns:
+                    line("Profile", "CNS authentication certificate")
+                    agreement.append(("card id (EF_IDCarta = certificate CN)", identity.cardID == cardID))
+                case .cie:
+                    // A CIE's CN carries no card id to compare with EF_IDCarta.
+                    line("Profile", "CIE authentication certificate")
+                    if let number = identity.documentNumber { line("Document", number) }
+                }
                 if let personal {
                     agreement.append(("Codice Fiscale (EF_DatiPersonali = certificate)", personal.codiceFiscale == identity.codiceFiscale.value))
                     if let surname = identity.surname {

@@ -1,11 +1,14 @@
 import ArgumentParser
 import Glibc
+import CNS
 import SmartCard
 import TLS
 import VirtualCard
 
 /// A virtual TS-CNS card that plugs into vpcd (Debian package vsmartcard-vpcd), so pcscd,
-/// OpenSC and cns-card see a card in the reader "Virtual PCD 00 00".
+/// OpenSC and cns-card see a card in the reader "Virtual PCD 00 00". With `--kind cie` it
+/// holds a CIE-shaped certificate instead and behaves as a CIE does towards a TLS login
+/// (see `ProfileDerivation`): 8-digit PIN and PUK, PKCS#1 v1.5 signatures only.
 @main
 struct VirtualCardCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,6 +26,9 @@ struct VirtualCardCommand: ParsableCommand {
 
     @Option(help: "The PUK (5-8 digits).")
     var puk: String
+
+    @Option(help: "cns (a TS-CNS, the default) or cie (a CIE-shaped certificate: 8-digit PIN and PUK, PKCS#1 v1.5 signatures only).")
+    var kind: String = "cns"
 
     @Option(help: "Where vpcd listens (slot 0 is 35963).")
     var vpcd: String = "127.0.0.1:35963"
@@ -53,6 +59,11 @@ struct VirtualCardCommand: ParsableCommand {
 
     func validate() throws {
         guard ["1.0", "1.1"].contains(cnsVersion) else { throw ValidationError("--cns-version is 1.0 or 1.1") }
+        guard let cardKind = CardKind(rawValue: kind) else { throw ValidationError("--kind is cns or cie") }
+        // The CIE's PIN and PUK are 8 digits each, handed out in two halves of four.
+        if cardKind == .cie, pin.count != 8 || puk.count != 8 {
+            throw ValidationError("--kind cie takes an 8-digit PIN and an 8-digit PUK")
+        }
         guard (1...15).contains(pinTries), (1...15).contains(pukTries) else {
             throw ValidationError("--pin-tries and --puk-tries are 1 to 15 (a 63Cx counter)")
         }
@@ -70,7 +81,12 @@ struct VirtualCardCommand: ParsableCommand {
         guard certificate.publicKeyInfoDER == key.publicKeyInfoDER else {
             throw VirtualCardError(.keyMismatch, "\(self.key) is not the key of \(self.certificate)")
         }
-        let id = try cardID ?? ProfileDerivation.cardID(from: certificate)
+        let cardKind = CardKind(rawValue: kind) ?? .cns
+        let found = ProfileDerivation.cardKind(of: certificate)
+        guard found == cardKind else {
+            throw VirtualCardError(.certificate, "\(self.certificate) is \(found.map { "a \($0.rawValue.uppercased())" } ?? "neither a CNS's nor a CIE's") certificate, not a \(cardKind.rawValue.uppercased())'s")
+        }
+        let id = try cardID ?? ProfileDerivation.cardID(from: certificate, kind: cardKind)
         _ = try CNSCard.parseCardID(Array(id.utf8))
         let personal: [UInt8]
         if let personalData {
@@ -83,14 +99,14 @@ struct VirtualCardCommand: ParsableCommand {
             atr: VirtualCardProfile.defaultATR(version: cnsVersion == "1.1" ? 0x11 : 0x10, maskManufacturer: maskManufacturer),
             cardID: id, personalData: personal, certificate: certificate.der,
             pin: try CardSecret(pin, kind: .pin), puk: try CardSecret(puk, kind: .puk),
-            pinTries: pinTries, pukTries: pukTries, t0Responses: t0)
+            pinTries: pinTries, pukTries: pukTries, t0Responses: t0, pkcs1Only: cardKind == .cie)
         let card = CNSCardEmulator(profile: profile, key: key)
         let log = { (line: String) in
             var standardError = StandardError()
             print("cns-virtual-card: \(line)", to: &standardError)
         }
         if verbose { card.log = log }
-        log("card \(id), ATR \(hexString(profile.atr))")
+        log("card \(id) (\(cardKind.rawValue)), ATR \(hexString(profile.atr))\(cardKind == .cie ? ", PKCS#1 v1.5 signatures only" : "")")
         VPCDConnection(host: host, port: port, card: card, log: log).serve()
     }
 

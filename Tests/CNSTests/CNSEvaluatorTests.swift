@@ -34,6 +34,20 @@ private func spec(_ change: (inout LeafSpec) -> Void) -> EvaluatorCase.Input {
 }
 
 private let cnsLike = CNSProfile(allowCNSLike: true)
+private let cnsOnly = CNSProfile(kinds: [.cns])
+private let cieOnly = CNSProfile(kinds: [.cie])
+/// The CIE leaf of the issue: C, SN, GN, CN `<CF>/<12 digits>`, serialNumber `IDCIT-<n>`, no O/OU,
+/// the CIE policy, and neither extendedKeyUsage nor CRL/AIA pointers (not known for the real card).
+private func cie(_ change: (inout LeafSpec) -> Void = { _ in }) -> EvaluatorCase.Input {
+    spec {
+        $0.subject = [.country("IT"), .surname("ROSSI"), .givenName("MARIO"), .commonName("RSSMRA80A01H501U/004400123456"),
+                      .serialNumber("IDCIT-CA00000AA")]
+        $0.policies = ["1.3.76.47.4"]
+        $0.extendedKeyUsage = nil
+        $0.keyUsage = KeyUsage(digitalSignature: true)
+        change(&$0)
+    }
+}
 private let universityCN = "RSSMRA80A01H501U/7430010024925855.lsKV/lNtBAmc8x5lzSb+cxx2UzE="
 private let signatureSubject: [TestAttribute] = [
     .country("IT"), .organization("ArubaPEC S.p.A."), .commonName("ROSSI MARIO"),
@@ -291,6 +305,53 @@ enum EvaluatorCases {
             profile: cnsLike,
             expected: .notCNSCertificate
         ),
+        EvaluatorCase(name: "CIE: CN <CF>/<12 digits>, IDCIT serialNumber, no EKU", input: cie(), expected: .ok) { identity, _ in
+            #expect(identity.kind == .cie)
+            #expect(identity.codiceFiscale.value == "RSSMRA80A01H501U")
+            #expect(identity.documentNumber == "CA00000AA")
+            #expect(identity.cnNumber == "004400123456")
+            #expect(identity.cardID == nil)
+            #expect(identity.cnHash == nil)
+            #expect(identity.givenName == "MARIO")
+            #expect(identity.surname == "ROSSI")
+            #expect(identity.administration == nil)
+            #expect(identity.organization == nil)
+            #expect(identity.policyOIDs == ["1.3.76.47.4"])
+            #expect(identity.source == .commonName)
+        },
+        EvaluatorCase(name: "CIE with an EKU that lacks clientAuth: the CIE profile does not look at it",
+                      input: cie { $0.extendedKeyUsage = ["1.3.6.1.5.5.7.3.4"] }, expected: .ok) { identity, _ in
+            #expect(identity.kind == .cie)
+        },
+        EvaluatorCase(name: "CIE without serialNumber: no document number, still a CIE",
+                      input: cie { $0.subject.removeLast() }, expected: .ok) { identity, _ in
+            #expect(identity.kind == .cie)
+            #expect(identity.documentNumber == nil)
+        },
+        EvaluatorCase(name: "CIE with a serialNumber of another scheme: no document number",
+                      input: cie { $0.subject[4] = .serialNumber("TINIT-RSSMRA80A01H501U") }, expected: .ok) { identity, _ in
+            #expect(identity.documentNumber == nil)
+        },
+        EvaluatorCase(name: "CIE with a wrong CF check letter",
+                      input: cie { $0.subject[3] = .commonName("RSSMRA80A01H501X/004400123456") }, expected: .invalidFiscalCode),
+        EvaluatorCase(name: "CIE with 11 digits after the CF",
+                      input: cie { $0.subject[3] = .commonName("RSSMRA80A01H501U/00440012345") }, expected: .notCNSCertificate),
+        EvaluatorCase(name: "CIE with the CNS CN form is still judged as a CIE",
+                      input: cie { $0.subject[3] = .commonName("RSSMRA80A01H501U/6120016461039008.OcjosidjOIUjhohdcaalkKgUgB4=") },
+                      expected: .notCNSCertificate),
+        EvaluatorCase(name: "CIE CN of the CF alone, profile not requiring the format",
+                      input: cie { $0.subject[3] = .commonName("RSSMRA80A01H501U") },
+                      profile: CNSProfile(requireCNFormat: false), expected: .ok) { identity, _ in
+            #expect(identity.kind == .cie)
+            #expect(identity.cnNumber == nil)
+        },
+        EvaluatorCase(name: "CIE while cie is off", input: cie(), profile: cnsOnly, expected: .notCNSCertificate),
+        EvaluatorCase(name: "CIE while cie is off, even with a loose CNS profile",
+                      input: cie(), profile: CNSProfile(kinds: [.cns], policyOIDs: [], requireCNFormat: false), expected: .notCNSCertificate),
+        EvaluatorCase(name: "CIE signature-only keyUsage", input: cie { $0.keyUsage = KeyUsage(nonRepudiation: true) },
+                      expected: .signatureCertificate),
+        EvaluatorCase(name: "CIE only: a CIE is accepted", input: cie(), profile: cieOnly, expected: .ok),
+        EvaluatorCase(name: "CIE only: a TS-CNS is not", input: spec { _ in }, profile: cieOnly, expected: .notCNSCertificate),
         EvaluatorCase(name: "garbage bytes", input: .bytes(Array("-----BEGIN CERTIFICATE-----".utf8)), expected: .malformedCertificate),
         EvaluatorCase(name: "empty input", input: .bytes([]), expected: .malformedCertificate),
         EvaluatorCase(name: "a DER INTEGER", input: .bytes([0x02, 0x01, 0x05]), expected: .malformedCertificate),
@@ -378,6 +439,30 @@ struct CNSEvaluatorTests {
         #expect(CNSReason.signatureCertificate.rawValue == "signature_certificate")
         #expect(CNSProfile.standard.policyOIDs == ["1.3.76.16.2.1", "1.3.159.6.1.3.2.10", "1.3.76.12.1.1.10.2.2.10"])
         #expect(CNSProfile.standard.allowCNSLike == false)
+    }
+
+    @Test("a rejection names the card it recognised, so the page can speak of it")
+    func rejectionKinds() throws {
+        func kind(_ input: EvaluatorCase.Input, _ profile: CNSProfile = .standard) throws -> CardKind?? {
+            guard case .certificate(let spec) = input else { return nil }
+            guard case .failure(let rejection) = CNSEvaluator.evaluate(leafDER: try spec.derBytes(), profile: profile) else { return nil }
+            return .some(rejection.kind)
+        }
+        #expect(try kind(cie(), cnsOnly) == .some(.cie))
+        #expect(try kind(cie { $0.subject[3] = .commonName("RSSMRA80A01H501X/004400123456") }) == .some(.cie))
+        #expect(try kind(spec { _ in }, cieOnly) == .some(.cns))
+        #expect(try kind(spec { $0.subject = [.country("IT"), .commonName("RSSMRA80A01H501X/6120016461039008.OcjosidjOIUjhohdcaalkKgUgB4=")] })
+                == .some(.cns))
+        // Not recognised as either card: no kind.
+        #expect(try kind(spec { $0.policies = ["2.23.140.1.2.1"] }) == .some(nil))
+        #expect(try kind(spec { $0.policies = ["2.23.140.1.2.1"] }, cieOnly) == .some(nil))
+        #expect(try detailOf(cie(), cnsOnly).contains("cie is off"))
+    }
+
+    private func detailOf(_ input: EvaluatorCase.Input, _ profile: CNSProfile) throws -> String {
+        guard case .certificate(let spec) = input,
+              case .failure(let rejection) = CNSEvaluator.evaluate(leafDER: try spec.derBytes(), profile: profile) else { return "accepted" }
+        return rejection.detail
     }
 
     @Test("the rejection detail says which rule failed")

@@ -163,6 +163,21 @@ private func json(_ response: HTTPResponse) -> JSONValue? { JSONValue.decode(res
         #expect(world.respond(world.request("GET", "/nowhere"), context).response.status == 404)
     }
 
+    @Test func theCIEHelpPageIsServedWithoutJudgingTheCard() throws {
+        let world = try RouterWorld()
+        let context = world.context(card: world.card())
+        let result = world.respond(world.request("GET", "/cie?lang=en"), context)
+        #expect(result.response.status == 200)
+        #expect(result.verdicts.isEmpty && result.reason == nil)
+        let page = String(decoding: result.response.body, as: UTF8.self)
+        #expect(page.contains("<html lang=\"en\">") && page.contains("electronic identity card"))
+        #expect(result.response.headers.first(named: "Content-Security-Policy")?.contains("default-src 'none'") == true)
+        #expect(world.respond(world.request("POST", "/cie", body: "x"), context).response.status == 405)
+        // The verdict names the card it judged.
+        let whoami = world.respond(world.request("GET", "/whoami"), context)
+        #expect(json(whoami.response)?["verdict"]?["card_kind"]?.stringValue == "cns")
+    }
+
     @Test func methodsOtherThanGet() throws {
         let world = try RouterWorld()
         let result = world.respond(world.request("POST", "/healthz", body: "x"), world.context())

@@ -45,7 +45,7 @@ import Testing
     @Test func publicListenerShowsTheLandingPageThenContinuesOnTheLoginListener() {
         let world = TestWorld()
         let outcome = world.get(TestWorld.authorizeQuery(), world.info(login: false))
-        guard case .page(.landing(let name, let continueURL), 200, _)? = outcome else { Issue.record("\(String(describing: outcome))"); return }
+        guard case .page(.landing(let name, let continueURL, _), 200, _)? = outcome else { Issue.record("\(String(describing: outcome))"); return }
         #expect(name == "Fascicolo sanitario")
         #expect(continueURL.hasPrefix("https://login.example.it:8443/authorize?client_id=fse&"))
         let direct = TestWorld(interstitial: false)
@@ -58,7 +58,7 @@ import Testing
         let world = TestWorld()
         let card = CardLogin(reason: "revoked", subject: nil, certificateSerial: "99", certificateIssuer: "CN=CA")
         let outcome = world.get(TestWorld.authorizeQuery(), world.info(card: card))
-        guard case .page(.loginFailed(let reason, _, let back), 403, _)? = outcome else { Issue.record("\(String(describing: outcome))"); return }
+        guard case .page(.loginFailed(let reason, _, let back, _, _), 403, _)? = outcome else { Issue.record("\(String(describing: outcome))"); return }
         #expect(reason == "revoked")
         #expect(back.hasPrefix("https://fse.example.it/callback?error=access_denied"))
         #expect(back.contains("state=st-1"))
@@ -155,7 +155,7 @@ import Testing
         #expect(id.claims["family_name"] == "BIANCHI")
         #expect(id.claims["cns_card_id"] == "6120016461039008")
         #expect(id.claims["cns_issuing_administration"] == "REGIONE LOMBARDIA")
-        #expect(id.claims["amr"] == ["sc", "pin", "hwk"])
+        #expect(id.claims["amr"] == ["sc", "pin", "hwk", "cns"])
         #expect(id.claims["acr"] == .string(ProviderConfiguration.defaultACR))
         #expect(id.claims["auth_time"] == .int(Int(world.clock.time)))
         let access = try JWS.verify(try #require(body["access_token"]?.stringValue), keys: keys)

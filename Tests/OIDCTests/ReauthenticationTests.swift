@@ -50,7 +50,7 @@ import JSON
         while redirects <= Provider.maxReconnects {
             let outcome = world.get(target, world.info(card: card(handshakeAgo: 60, world)))
             guard let next = location(outcome), next.contains("cns_reauth=") else {
-                guard case .page(.loginFailed(let reason, _, let back), 403, _)? = outcome else {
+                guard case .page(.loginFailed(let reason, _, let back, _, _), 403, _)? = outcome else {
                     Issue.record("\(String(describing: outcome))"); return
                 }
                 #expect(reason == "stale_handshake")
@@ -80,7 +80,7 @@ import JSON
         for marker in [forged, expired, otherClient, wornOut, recounted, "garbage", ""] {
             let query = TestWorld.authorizeQuery(extra: Self.promptLogin + [("cns_reauth", marker)])
             let outcome = world.get(query, world.info(card: card(handshakeAgo: 150, world)))
-            guard case .page(.loginFailed("stale_handshake", _, _), 403, _)? = outcome else {
+            guard case .page(.loginFailed("stale_handshake", _, _, _, _), 403, _)? = outcome else {
                 Issue.record("marker \(marker): \(String(describing: outcome))"); continue
             }
         }

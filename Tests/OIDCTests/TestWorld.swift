@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import CNS
 import HTTP1
 import JSON
 @testable import OIDC
@@ -46,6 +47,8 @@ final class TestWorld: @unchecked Sendable {
             ClientRegistration(id: "spa", name: "Prenotazioni", redirectURIs: ["https://cup.example.it/cb"]),
             ClientRegistration(id: "jwtclient", keys: [try! VerificationKey(jwk: Self.clientJWK)],
                                redirectURIs: ["https://bandi.example.it/cb"]),
+            ClientRegistration(id: "anagrafe", name: "Anagrafe", secretHash: Self.secretHash,
+                               redirectURIs: ["https://anagrafe.example.it/cb"], cardKinds: [.cns]),
         ]
         if boundClient {
             clients.append(ClientRegistration(id: "cup-web", name: "Prenotazioni (web)", redirectURIs: ["https://cup.example.it/app"],
@@ -83,6 +86,7 @@ final class TestWorld: @unchecked Sendable {
     }
 
     static let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    static var defaultExtra: [(String, String)] { [("code_challenge", challenge), ("code_challenge_method", "S256")] }
     static let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 
     static func authorizeQuery(client: String = "fse", redirect: String = "https://fse.example.it/callback",
@@ -93,8 +97,10 @@ final class TestWorld: @unchecked Sendable {
 
     /// Runs /authorize on the login listener and returns the code from the redirect.
     func code(client: String = "fse", redirect: String = "https://fse.example.it/callback", cookie: String? = nil,
-              extra: [(String, String)] = [("code_challenge", challenge), ("code_challenge_method", "S256")]) -> (code: String, response: HTTPResponse)? {
-        guard case .response(let response)? = get(Self.authorizeQuery(client: client, redirect: redirect, extra: extra), info(cookie: cookie)),
+              extra: [(String, String)] = [("code_challenge", challenge), ("code_challenge_method", "S256")],
+              card: CardLogin = CardLogin(reason: "ok", subject: TestWorld.subject)) -> (code: String, response: HTTPResponse)? {
+        guard case .response(let response)? = get(Self.authorizeQuery(client: client, redirect: redirect, extra: extra),
+                                                  info(card: card, cookie: cookie)),
               response.status == 302, let location = response.headers.first(named: "Location"),
               let query = location.split(separator: "?", maxSplits: 1).last,
               let code = FormURLEncoding.decode(query.utf8).first(where: { $0.name == "code" })?.value else { return nil }

@@ -114,6 +114,23 @@ import VirtualCard
         #expect(!test.key.verify(signature: pssSignature, sha256Digest: CardKey.sha256([1]), scheme: .pss))
     }
 
+    /// The virtual CIE signs what its middleware signs: PKCS#1 v1.5 blocks, never PSS.
+    @Test func aPKCS1OnlyCardRefusesAPSSBlock() throws {
+        let test = try TestCard(keyBits: 2048, pkcs1Only: true)
+        try test.card.verify(pin: CardSecret(TestCard.pin, kind: .pin))
+        let digest = CardKey.sha256(Array("hello".utf8))
+        let block = try SignaturePadding.pkcs1v15(digest: digest, algorithm: .sha256, modulusLength: 256)
+        #expect(test.key.verify(signature: try test.card.signRaw(block), sha256Digest: digest, scheme: .pkcs1v15))
+        var generator = SplitMix64(seed: 7)
+        let salt = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let pssBlock = try SignaturePadding.pss(digest: digest, salt: salt, modulusBits: 2048, hash: CardKey.sha256)
+        #expect(throws: SmartCardError(.unexpectedStatus(0x6A80), "")) { try test.card.signRaw(pssBlock) }
+        // A raw block that merely starts like PKCS#1 but is not padded as it is.
+        var short = block
+        short[5] = 0x00
+        #expect(throws: SmartCardError(.unexpectedStatus(0x6A80), "")) { try test.card.signRaw(short) }
+    }
+
     @Test func aResetForgetsThePIN() throws {
         let test = try TestCard(keyBits: 1024)
         try test.card.verify(pin: CardSecret(TestCard.pin, kind: .pin))

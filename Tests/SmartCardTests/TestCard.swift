@@ -24,14 +24,15 @@ struct TestCard {
                                        birthMunicipality: "H501", birthCountry: "ITALIA", birthRecord: "",
                                        residenceMunicipality: "H501", residenceAddress: "VIA ROMA 1")
 
-    init(t0: Bool = false, keyBits: Int = 1024, maskManufacturer: UInt8 = 0x09, paddedCertificateFile: Bool = true) throws {
+    init(t0: Bool = false, keyBits: Int = 1024, maskManufacturer: UInt8 = 0x09, paddedCertificateFile: Bool = true,
+         pkcs1Only: Bool = false) throws {
         key = try CardKey.generateRSA(bits: keyBits)
         let profile = VirtualCardProfile(
             atr: VirtualCardProfile.defaultATR(maskManufacturer: maskManufacturer),
             cardID: Self.cardID, personalData: Self.personal.encoded(),
             certificate: Self.certificate + (paddedCertificateFile ? [UInt8](repeating: 0, count: 77) : []),
             pin: try CardSecret(Self.pin, kind: .pin), puk: try CardSecret(Self.puk, kind: .puk),
-            t0Responses: t0)
+            t0Responses: t0, pkcs1Only: pkcs1Only)
         emulator = CNSCardEmulator(profile: profile, key: key)
         card = CNSCard(transport: emulator, atr: emulator.atr)
     }

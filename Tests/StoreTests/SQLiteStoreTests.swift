@@ -184,6 +184,28 @@ func code(_ hash: String, expiresAt: Int = 1_000) -> AuthorizationCodeRecord {
         #expect(try reopened.audit(AuditFilter(limit: 1)).count == 1)
     }
 
+    /// The card kind column (migration 3) comes to a database of the step before it: the rows
+    /// written before keep no kind, new ones record theirs.
+    @Test func theAuditNamesTheCardAndOlderRowsSurviveTheMigration() throws {
+        let db = try TemporaryDatabase()
+        do {
+            let raw = try SQLiteConnection(path: db.path, create: true)
+            let steps = Migrations.steps(.sqlite)
+            for step in steps.prefix(2) { try raw.execute(step) }
+            try raw.execute("PRAGMA user_version = 2")
+            try raw.execute("""
+                INSERT INTO audit (time_ms, event, client_address, client_id, reason, cf) VALUES (500, 'login', '192.0.2.9', 'fse', 'ok', 'RSSMRA80A01H501U')
+                """)
+        }
+        let store = try SQLiteStore(path: db.path)
+        #expect(store.schemaVersion == Migrations.latest)
+        try store.appendAudit(AuditRecord(time: 1_000, clientAddress: "192.0.2.1", clientID: "fse", reason: "invalid_fiscal_code",
+                                          certificateSerial: "0C", certificateIssuer: "CN=SUBCA1", cardKind: "cie"))
+        let all = try store.audit(AuditFilter())
+        #expect(all.map(\.cardKind) == [nil, "cie"])
+        #expect(all[0].codiceFiscale == "RSSMRA80A01H501U")
+    }
+
     @Test func completeLoginWritesSessionCodeAndAuditTogether() throws {
         let db = try TemporaryDatabase()
         let store = try SQLiteStore(path: db.path)

@@ -193,3 +193,73 @@ def test_login_with_a_wrong_pin_fails_and_counts(virtual_card, gateways, pki):
         assert "Wrong PIN: 2 tries left." in result.stdout
     finally:
         gateway.stop()
+
+
+# ---- 5. the virtual CIE (issue 18) -------------------------------------------------------------
+
+CIE_PIN = "12345678"  # a CIE's PIN and PUK are 8 digits, handed out in two halves of four
+CIE_PUK = "87654321"
+
+
+@pytest.fixture
+def virtual_cie(pcsc, pki, tmp_path):
+    card = ch.VirtualCard(pki.citizen("cie_ok"), tmp_path, pin=CIE_PIN, puk=CIE_PUK, extra=["--kind", "cie"])
+    try:
+        yield card.start()
+    finally:
+        card.stop()
+
+
+@pytest.fixture(scope="module")
+def cie_gateway(gateways):
+    from test_cie import install_cie_trust
+    gateway = gateways.new("card-cie")
+    install_cie_trust(gateway)
+    gateway.start()
+    yield gateway
+    gateway.stop()
+
+
+def test_the_virtual_cie_reads_as_a_cie(virtual_cie, pki):
+    citizen = pki.citizen("cie_ok")
+    out = ch.cns_card("info", check=0).stdout
+    assert "Profile:         CIE authentication certificate" in out
+    assert "Document:        %s" % citizen["document_number"] in out
+    assert out.count("%s (valid)" % citizen["cf"]) == 2
+    assert "Card id:         0000%s" % citizen["cn_number"] in out
+    assert "The data on the card and in the certificate agree." in out
+    assert "PKCS#1 v1.5 signatures only" in virtual_cie.log_text()
+
+
+def test_the_virtual_cie_logs_in_over_tls12_signing_pkcs1_on_the_card(virtual_cie, cie_gateway, pki):
+    result = ch.cns_card("login", cie_gateway.url(), "--cacert", pki.path(pki.manifest["server"]["ca"]), "--tls", "1.2",
+                         "--pin-fd", "0", stdin=CIE_PIN + "\n")
+    assert result.returncode == 0, result.stdout + result.stderr
+    whoami = json.loads(result.stdout[result.stdout.index("{"):])
+    assert whoami["tls_version"] == "TLSv1.2" and whoami["client_signature"].startswith("rsa_pkcs1_")
+    assert whoami["verdict"]["reason"] == "ok" and whoami["verdict"]["card_kind"] == "cie"
+    assert "CertificateVerify signed on the card with RSA PKCS#1 v1.5" in result.stderr
+    assert "PSO -> 9000" in virtual_cie.log_text()
+    assert_no_secret(result.stdout, result.stderr, virtual_cie.log_text(), secrets=(CIE_PIN, CIE_PUK))
+
+
+def test_the_virtual_cie_cannot_log_in_over_tls13(virtual_cie, cie_gateway, pki):
+    """TLS 1.3 needs RSA-PSS in the CertificateVerify; the CIE signs PKCS#1 v1.5 only, so the card
+    refuses the block (6A80) and the handshake fails, as with a real CIE."""
+    result = ch.cns_card("login", cie_gateway.url(), "--cacert", pki.path(pki.manifest["server"]["ca"]), "--tls", "1.3",
+                         "--pin-fd", "0", stdin=CIE_PIN + "\n")
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert "PSO -> 6A80" in virtual_cie.log_text()
+    assert "PSO -> 9000" not in virtual_cie.log_text()
+
+
+def test_the_virtual_cie_wants_a_cie_certificate_and_8_digit_secrets(pcsc, pki, tmp_path):
+    binary = ch.binary("cns-virtual-card")
+    cns = pki.citizen("ok1")
+    wrong_card = ch.run([binary, "--certificate", cns["cert"], "--key", cns["key"], "--pin", CIE_PIN, "--puk", CIE_PUK,
+                         "--vpcd", ch.VPCD_ADDRESS, "--kind", "cie"], timeout=30)
+    assert wrong_card.returncode != 0 and "not a CIE's" in wrong_card.stderr, wrong_card.stderr
+    cie = pki.citizen("cie_ok")
+    short_pin = ch.run([binary, "--certificate", cie["cert"], "--key", cie["key"], "--pin", "12345", "--puk", CIE_PUK,
+                        "--vpcd", ch.VPCD_ADDRESS, "--kind", "cie"], timeout=30)
+    assert short_pin.returncode != 0 and "8-digit PIN" in short_pin.stderr, short_pin.stderr

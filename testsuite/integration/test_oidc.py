@@ -108,7 +108,8 @@ def test_code_flow_with_a_card(pki, gw, rp):
     assert claims["fiscal_number"] == "TINIT-" + card["cf"]
     assert claims["https://attributes.eid.gov.it/fiscal_number"] == "TINIT-" + card["cf"]
     assert claims["cns_card_id"] == card["card_id"]
-    assert claims["amr"] == ["sc", "pin", "hwk"]
+    assert claims["amr"] == ["sc", "pin", "hwk", "cns"]
+    assert claims["acr"] == "urn:cns-gateway:acr:ts-cns"
     assert claims["gender"] in ("male", "female") and len(claims["birthdate"]) == 10
     header, access = verify_jws(tokens["access_token"], keyset)
     assert header["typ"] == "at+jwt"

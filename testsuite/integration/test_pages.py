@@ -117,17 +117,18 @@ def test_landing_page(pki, gw):
     assert page.status == 200, page
     assert_html_page(page, "it")
     landing = IT["landing"]
-    for phrase in (landing["heading"], landing["reader_title"], landing["software_title"], landing["pin_title"],
-                   landing["blocked_heading"]):
+    # The default profile takes both cards: the TS-CNS's sections, then the CIE's.
+    for phrase in (landing["heading_both"], landing["reader_title"], landing["software_title"], landing["pin_title"],
+                   landing["blocked_heading"], landing["cns_heading"], landing["cie_heading"], landing["cie_help_link"]):
         assert phrase in page.text, (phrase, page)
-    assert 'href="/verifica' in page.body
+    assert 'href="/verifica' in page.body and 'href="/cie?lang=it"' in page.body
 
 
 def test_landing_page_in_english(pki, gw):
     page = get(pki, gw, "/?lang=en")
     assert page.status == 200, page
     assert_html_page(page, "en")
-    assert EN["landing"]["heading"] in page.text and EN["landing"]["reader_title"] in page.text, page
+    assert EN["landing"]["heading_both"] in page.text and EN["landing"]["reader_title"] in page.text, page
 
 
 def test_verifica_good_card(pki, gw):
@@ -401,6 +402,6 @@ def test_chromium_without_card(pki, gw, browser_programs, tmp_path):
     text = visible_text(browser.dump_dom(gw.url("/verifica?lang=en")))
     assert reason_title("no_certificate", EN) in text, text[:1500]
     landing = gw.url("/")
-    assert IT["landing"]["heading"] in visible_text(browser.dump_dom(landing))
+    assert IT["landing"]["heading_both"] in visible_text(browser.dump_dom(landing))
     browser.screenshot(landing, "pages-landing-it.png")
     browser.screenshot(landing, "pages-landing-it-360px.png", width=360, height=2400)

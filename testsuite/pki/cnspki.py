@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import codicefiscale  # noqa: E402
+import ciepki  # noqa: E402
 
 CNS_AUTH_POLICY = "1.3.76.16.2.1"
 QC_SIGNATURE_POLICY = "0.4.0.194112.1.2"  # ETSI QCP-n-qscd, as on qualified signature certs
@@ -199,15 +200,23 @@ class PKI:
         return rel
 
     def citizen(self, name):
-        """Manifest entry of one citizen with absolute paths."""
-        entry = dict(self.manifest["citizens"][name])
+        """Manifest entry of one citizen (a CNS card, or a CIE one: ciepki.py) with absolute paths."""
+        entries = self.manifest["citizens"]
+        if name not in entries:
+            entries = self.manifest.get("cie_citizens", {})
+        entry = dict(entries[name])
         for field in ("cert", "cert_leaf", "key", "p12"):
             if entry.get(field):
                 entry[field] = self.path(entry[field])
         return entry
 
     def citizens(self, variant=None):
+        """The CNS cards (the CIE ones: cie_citizens)."""
         return [self.citizen(n) for n, e in self.manifest["citizens"].items()
+                if variant is None or e["variant"] == variant]
+
+    def cie_citizens(self, variant=None):
+        return [self.citizen(n) for n, e in self.manifest.get("cie_citizens", {}).items()
                 if variant is None or e["variant"] == variant]
 
     def ca(self, name):
@@ -391,6 +400,7 @@ class PKI:
             ca = ca.parent
         entry = {
             "name": name,
+            "kind": "cns",
             "variant": variant,
             "issuer": issuer_name,
             "cert": self._write("citizens/%s.pem" % name, _pem(cert) + chain),
@@ -565,6 +575,9 @@ def generate(out, citizens=4, filler=400):
         with open(pki.path(pki.manifest["cas"][name]["crl_pem"]), "rb") as handle:
             all_pem += handle.read()
     crls["all_pem"] = pki._write("crl-extra/all-trusted.pem", all_pem)  # for nginx ssl_crl
+
+    # The CIE's CAs, cards and CRLs (ciepki.py): outside the CNS bundle, in their own.
+    ciepki.extend(pki, now)
 
     trusted = [n for n, e in pki.manifest["cas"].items() if e["in_bundle"]]
     pki.manifest["ca_bundle"] = pki._write("ca-bundle.pem", pki.bundle_pem(trusted))

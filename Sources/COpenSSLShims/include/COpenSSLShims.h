@@ -13,6 +13,7 @@ long CNSSSL_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
 long CNSSSL_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list);
 long CNSSSL_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
 long CNSSSL_SSL_CTX_set1_client_sigalgs_list(SSL_CTX *ctx, const char *list);
+long CNSSSL_SSL_get_peer_signature_nid(SSL *ssl, int *nid);
 int CNSSSL_SSL_get_ex_new_index(void);
 int CNSSSL_X509_STORE_CTX_get_ex_new_index(void);
 STACK_OF(X509) *CNSSSL_sk_X509_new_null(void);

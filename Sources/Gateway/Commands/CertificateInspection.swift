@@ -40,7 +40,10 @@ struct VerdictReport {
     let chainChecked: Bool
 
     func dictionary(file: String? = nil) -> [String: JSONValue] {
-        var out: [String: JSONValue] = ["reason": .string(verdict.reason), "accepted": .bool(verdict.accepted)]
+        var out: [String: JSONValue] = [
+            "reason": .string(verdict.reason), "accepted": .bool(verdict.accepted),
+            "card_kind": verdict.kind.map { .string($0.rawValue) } ?? .null,
+        ]
         if let file { out["file"] = .string(file) }
         if let peer = verdict.peer { out["certificate"] = .object(Self.certificateDictionary(peer)) }
         out["chain"] = chainChecked
@@ -68,6 +71,7 @@ struct VerdictReport {
     static func identityDictionary(_ identity: CNSIdentity) -> [String: JSONValue] {
         let cf = identity.codiceFiscale
         var out: [String: JSONValue] = [
+            "kind": .string(identity.kind.rawValue),
             "fiscal_code": .string(cf.value),
             "key": .string("\(identity.keyAlgorithm) \(identity.keyBits)"),
             "signature_algorithm": .string(identity.signatureAlgorithm),
@@ -75,6 +79,8 @@ struct VerdictReport {
             "source": .string(identity.source.rawValue),
         ]
         if let v = identity.cardID { out["card_id"] = .string(v) }
+        if let v = identity.documentNumber { out["document_number"] = .string(v) }
+        if let v = identity.cnNumber { out["cn_number"] = .string(v) }
         if let v = identity.givenName { out["given_name"] = .string(v) }
         if let v = identity.surname { out["family_name"] = .string(v) }
         if let v = identity.administration { out["administration"] = .string(v) }
@@ -96,12 +102,14 @@ struct VerdictReport {
         } else {
             lines.append("  (the certificate does not parse)")
         }
+        if let kind = verdict.kind { lines.append("  card:      \(Self.kindName(kind))") }
         if let identity = verdict.identity {
             lines.append("  Codice Fiscale: \(identity.codiceFiscale.value)")
             if let name = [identity.givenName, identity.surname].compactMap({ $0 }).joined(separator: " ").nilIfEmpty {
                 lines.append("  name:      \(name)")
             }
             if let card = identity.cardID { lines.append("  card id:   \(card)") }
+            if let number = identity.documentNumber { lines.append("  document:  \(number)") }
             if let ou = identity.administration { lines.append("  issued by: \(ou)") }
             lines.append("  key:       \(identity.keyAlgorithm) \(identity.keyBits) bit, \(identity.signatureAlgorithm)")
         }
@@ -113,6 +121,15 @@ struct VerdictReport {
         if let rejection = verdict.rejection { lines.append("  profile:   \(rejection.reason.rawValue): \(rejection.detail)") }
         lines.append("  verdict:   \(verdict.reason)\(verdict.accepted ? " (would be accepted)" : " (would be refused)")")
         return lines.joined(separator: "\n")
+    }
+}
+
+extension VerdictReport {
+    static func kindName(_ kind: CardKind) -> String {
+        switch kind {
+        case .cns: "cns (TS-CNS, Carta Nazionale dei Servizi)"
+        case .cie: "cie (CIE, Carta d'Identità Elettronica)"
+        }
     }
 }
 

@@ -6,7 +6,8 @@ import Store
 import TLS
 
 /// `check-config`: everything a start would load, with every problem reported in one run,
-/// each naming the file and the key path.
+/// each naming the file and the key path; and the warnings (what loads but cannot work as
+/// meant, such as a CIE facing a TLS 1.3-only listener).
 public enum ConfigCheck {
     /// What a start would refuse (`problems`), and what it would accept but should not
     /// (`warnings`: printed, not fatal, so `ExecStartPre` still starts the service).
@@ -30,10 +31,14 @@ public enum ConfigCheck {
         return Report(problems: problems(config, path: path, permissionProblems: permissionProblems), warnings: warnings(config, path: path))
     }
 
-    /// Issue 15 item 7: a shared store reached without verify-full.
+    /// What loads but cannot work as meant: the configuration's own warnings (a CIE facing a
+    /// TLS 1.3-only card listener), and a shared store reached without verify-full.
     static func warnings(_ config: GatewayConfig, path: String) -> [String] {
-        guard case .postgres(let target)? = config.oidc?.store, let warning = target.transportWarning else { return [] }
-        return ["\(path): store.url: \(warning)"]
+        var warnings = config.warnings
+        if case .postgres(let target)? = config.oidc?.store, let warning = target.transportWarning {
+            warnings.append("\(path): store.url: \(warning)")
+        }
+        return warnings
     }
 
     private static func problems(_ config: GatewayConfig, path: String, permissionProblems: [String]) -> [String] {

@@ -85,6 +85,7 @@ public enum OIDCAdmin {
             if json { return record.json.text }
             let time = ISO8601.string(Date(timeIntervalSince1970: TimeInterval(record.time) / 1000))
             var line = "\(time) \(record.event) \(record.reason) client=\(record.clientID.isEmpty ? "-" : record.clientID) from=\(record.clientAddress.isEmpty ? "-" : record.clientAddress)"
+            if let kind = record.cardKind { line += " card=\(kind)" }
             if let cf = record.codiceFiscale { line += " cf=\(cf)" }
             if let serial = record.certificateSerial { line += " serial=\(serial)" }
             if let issuer = record.certificateIssuer { line += " issuer=\"\(issuer)\"" }

@@ -260,6 +260,16 @@ extension GatewayConfig {
                                "its path \"\(listener.publicPathPrefix)\" must be the path of oidc.issuer (\"\(issuer.pathPrefix)\"): the OIDC endpoints are served under it")
             }
         }
+        if var oidc = config.oidc {
+            // The provider advertises and issues only what the profile accepts.
+            let accepted = config.profile.acceptedKinds
+            oidc.provider.cardKinds = accepted
+            for (i, client) in oidc.provider.clients.enumerated() where client.cardKinds.isDisjoint(with: accepted) {
+                reader.problem("client[\(i)].card_kinds", "\(client.cardKinds.map(\.rawValue).sorted().joined(separator: ", ")) only, "
+                               + "and [profile] accepts \(accepted.map(\.rawValue).sorted().joined(separator: ", ")): no card could log in to \(client.id)")
+            }
+            config.oidc = oidc
+        }
         if let admin = reader.optionalTable(root, "admin", allowed: ["address"]) {
             let text = reader.string(admin, "address", path: "admin", default: "127.0.0.1:9464") ?? "127.0.0.1:9464"
             if let address = SocketAddress(parsing: text) {

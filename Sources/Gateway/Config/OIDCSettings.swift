@@ -1,4 +1,5 @@
 import JSON
+import CNS
 import FoundationEssentials
 import OIDC
 import Store
@@ -22,7 +23,7 @@ public struct OIDCSettings: Sendable {
     var jwksURIs: [String: String]
 
     static let oidcKeys: Set<String> = [
-        "issuer", "login_base_url", "interstitial", "signing_alg", "subject_type", "acr", "code_lifetime",
+        "issuer", "login_base_url", "interstitial", "signing_alg", "subject_type", "acr", "acr_cie", "code_lifetime",
         "access_token_lifetime", "id_token_lifetime", "session_idle_timeout", "session_max_lifetime", "key_rotation_overlap",
         "client_auth_failures_per_source", "client_auth_failures_per_client", "client_auth_failure_window",
     ]
@@ -33,7 +34,7 @@ public struct OIDCSettings: Sendable {
     static let clientKeys: Set<String> = [
         "id", "name", "secret_hash", "jwks", "jwks_uri", "token_endpoint_auth_method", "redirect_uris", "post_logout_redirect_uris",
         "scopes", "claims", "id_token_signed_response_alg", "subject_type", "sector_identifier", "access_token_lifetime",
-        "id_token_lifetime", "require_pkce", "tls_client_certificate_bound_access_tokens",
+        "id_token_lifetime", "require_pkce", "tls_client_certificate_bound_access_tokens", "card_kinds",
     ]
 
     static func parse(_ root: [String: ConfigValue], reader: ConfigReader, stateDirectory: String?) -> OIDCSettings? {
@@ -63,6 +64,13 @@ public struct OIDCSettings: Sendable {
         let defaultSubject = SubjectType(rawValue: reader.choice(oidc, "subject_type", path: "oidc", default: "public",
                                                                  choices: ["public", "pairwise"])) ?? .public
         let acr = reader.string(oidc, "acr", path: "oidc", default: ProviderConfiguration.defaultACR) ?? ProviderConfiguration.defaultACR
+        let acrCIE = reader.string(oidc, "acr_cie", path: "oidc", default: ProviderConfiguration.defaultCIEACR)
+            ?? ProviderConfiguration.defaultCIEACR
+        // acr_values names a card by its acr: two cards with one acr could not be told apart.
+        if acr == acrCIE { reader.problem("oidc.acr_cie", "must differ from oidc.acr (\"\(acr)\"): the acr says which card was used") }
+        for (key, value) in [("acr", acr), ("acr_cie", acrCIE)] where value.isEmpty || value.contains(" ") {
+            reader.problem("oidc.\(key)", "must be a non-empty value without spaces (acr_values is space-separated)")
+        }
         let codeLifetime = reader.int(oidc, "code_lifetime", path: "oidc", default: 60, range: 10...600)
         let accessLifetime = reader.int(oidc, "access_token_lifetime", path: "oidc", default: 300, range: 30...86_400)
         let idLifetime = reader.int(oidc, "id_token_lifetime", path: "oidc", default: 300, range: 30...86_400)
@@ -144,6 +152,13 @@ public struct OIDCSettings: Sendable {
             for (c, claim) in claims.enumerated() where !ClaimCatalog.supportedClaims.contains(claim) {
                 reader.problem("\(path).claims[\(c)]", "unknown claim \"\(claim)\"")
             }
+            var cardKinds = Set<CardKind>()
+            for (k, name) in reader.stringArray(fields, "card_kinds", path: path, default: CardKind.allCases.map(\.rawValue)).enumerated() {
+                if let kind = CardKind(rawValue: name) { cardKinds.insert(kind) } else {
+                    reader.problem("\(path).card_kinds[\(k)]", "unknown card kind \"\(name)\"; known: cns, cie")
+                }
+            }
+            if fields["card_kinds"] != nil && cardKinds.isEmpty { reader.problem("\(path).card_kinds", "must name at least one card kind") }
             let idAlgorithm = algorithm(fields, "id_token_signed_response_alg", path: path, default: signing, reader: reader)
             let subjectType = fields["subject_type"] == nil ? defaultSubject
                 : SubjectType(rawValue: reader.choice(fields, "subject_type", path: path, default: "public", choices: ["public", "pairwise"])) ?? .public
@@ -162,7 +177,8 @@ public struct OIDCSettings: Sendable {
                 accessTokenLifetime: reader.int(fields, "access_token_lifetime", path: path, default: accessLifetime, range: 30...86_400),
                 idTokenLifetime: reader.int(fields, "id_token_lifetime", path: path, default: idLifetime, range: 30...86_400),
                 requirePKCE: reader.bool(fields, "require_pkce", path: path, default: false),
-                certificateBoundAccessTokens: reader.bool(fields, "tls_client_certificate_bound_access_tokens", path: path, default: false)))
+                certificateBoundAccessTokens: reader.bool(fields, "tls_client_certificate_bound_access_tokens", path: path, default: false),
+                cardKinds: cardKinds.isEmpty ? Set(CardKind.allCases) : cardKinds))
         }
 
         var retentionDays = defaultAuditRetentionDays
@@ -207,7 +223,7 @@ public struct OIDCSettings: Sendable {
         return OIDCSettings(
             provider: ProviderConfiguration(issuer: issuer, loginBaseURL: loginBase, interstitial: interstitial, signingAlgorithm: signing,
                                             codeLifetime: codeLifetime, sessionIdleTimeout: idle, sessionMaxLifetime: maximum, acr: acr,
-                                            clients: clients, clientAuthLimits: authLimits, auditRetentionDays: retentionDays,
+                                            acrCIE: acrCIE, clients: clients, clientAuthLimits: authLimits, auditRetentionDays: retentionDays,
                                             auditThrottle: auditThrottle),
             keyRotationOverlap: overlap, keyFile: "\(stateDirectory)/\(KeyFile.fileName)",
             secretsVersionFile: "\(stateDirectory)/\(SharedSecrets.versionFileName)", databasePath: databasePath, store: store,

@@ -29,7 +29,7 @@ enum GatewayMetrics {
     /// paths cannot blow up the label set.
     static func routeLabel(_ path: String) -> String {
         switch path {
-        case "/", "/verifica", "/healthz", "/readyz", "/whoami", "/metrics", "/authorize", "/token", "/userinfo",
+        case "/", "/cie", "/verifica", "/healthz", "/readyz", "/whoami", "/metrics", "/authorize", "/token", "/userinfo",
              "/logout", "/jwks", "/introspect", "/revoke", "/.well-known/openid-configuration":
             return path
         default:

@@ -45,6 +45,10 @@ struct CardVerdict: Sendable {
 
     var accepted: Bool { reason == "ok" }
 
+    /// The card the certificate was recognised as, accepted or not (a refused CIE is still a
+    /// CIE: its page, log line and audit record say so); nil when the profile could not tell.
+    var kind: CardKind? { identity?.kind ?? rejection?.kind }
+
     static func evaluate(chain: CertificateVerdict, peer: PeerCertificate?, profile: ProfileSettings,
                          handshakeAt: Date? = nil) -> CardVerdict {
         guard let peer else {
@@ -69,7 +73,7 @@ struct CardVerdict: Sendable {
         return CardLogin(reason: reason, subject: subject,
                          certificateSerial: peer?.serialHex ?? identity?.serialHex,
                          certificateIssuer: peer?.issuer ?? identity?.issuer, handshakeAt: handshakeAt,
-                         via: origin.via, proxyAddress: origin.proxy?.description)
+                         via: origin.via, proxyAddress: origin.proxy?.description, cardKind: kind)
     }
 }
 

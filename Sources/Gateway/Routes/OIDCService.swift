@@ -201,10 +201,11 @@ final class OIDCService: Sendable {
     private func render(_ page: OIDCPage, status: Int, headers: [HTTPHeader], context: OIDCRequestContext) -> HTTPResponse {
         let html: String
         switch page {
-        case .landing(_, let continueURL):
-            html = context.pages.landing(context.language, continueURL: continueURL, basePath: context.basePath)
-        case .loginFailed(let reason, _, let backURL):
-            html = context.pages.error(reason: reason, language: context.language, returnURL: backURL, basePath: context.basePath)
+        case .landing(_, let continueURL, let kinds):
+            html = context.pages.landing(context.language, continueURL: continueURL, cardKinds: kinds, basePath: context.basePath)
+        case .loginFailed(let reason, _, let backURL, let kind, let accepted):
+            html = context.pages.error(reason: reason, language: context.language, returnURL: backURL, cardKind: kind,
+                                       acceptedKinds: accepted, basePath: context.basePath)
         case .requestError(let reason, _):
             // The page set has no page per OAuth request error: a broken link is `bad_request`.
             html = context.pages.error(reason: reason == "server_error" ? "temporarily_unavailable" : "bad_request", language: context.language,

@@ -28,5 +28,8 @@ struct RequestContext: Sendable {
         var version: String
         var cipher: String
         var alpn: String?
+        /// How the client signed the handshake (`rsa_pkcs1_sha256`, `rsa_pss_sha256`, ...);
+        /// nil without a client certificate.
+        var clientSignature: String? = nil
     }
 }

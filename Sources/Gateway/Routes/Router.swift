@@ -34,7 +34,7 @@ struct Router: Sendable {
         return verdict
     }
 
-    static let getRoutes: Set<String> = ["/", "/verifica", "/healthz", "/readyz", "/whoami"]
+    static let getRoutes: Set<String> = ["/", "/cie", "/verifica", "/healthz", "/readyz", "/whoami"]
 
     /// The admin listener (plain HTTP, loopback by default): metrics and probes only.
     func respondAdmin(to request: HTTPRequest, context: RequestContext) -> HTTPResponse {
@@ -123,19 +123,23 @@ struct Router: Sendable {
         case "/whoami":
             let login = cardVerdict(context, cardEvaluated)
             return .response(whoami(context, login), reason: login.reason)
-        case "/", "/verifica":
+        case "/", "/cie", "/verifica":
             let language = PageLanguage.negotiate(query: request.query, acceptLanguage: request.header("Accept-Language"))
             let pages = context.generation.pages
             if path == "/" {
                 return .response(html(status: 200, pages.landing(language, continueURL: nil, query: request.query,
                                                                  basePath: context.pathPrefix)), reason: nil)
             }
+            if path == "/cie" {
+                return .response(html(status: 200, pages.cieHelp(language, query: request.query, basePath: context.pathPrefix)),
+                                 reason: nil)
+            }
             let login = cardVerdict(context, cardEvaluated)
             // A forwarded header that does not decode was a certificate all the same: the page
             // says malformed, not "no card".
             let report = CardReport(
                 presented: login.peer != nil || login.reason != CertificateReason.noCertificate.rawValue,
-                reason: login.reason, identity: login.identity,
+                reason: login.reason, identity: login.identity, kind: login.kind,
                 subject: login.peer?.subject, issuer: login.peer?.issuer, serialHex: login.peer?.serialHex,
                 notAfter: login.peer?.notAfter, sha256: login.peer?.sha256,
                 opensslError: login.peer == nil ? nil : login.chain.opensslError)
@@ -240,6 +244,7 @@ struct Router: Sendable {
             "chain_reason": .string(login.chain.reason.rawValue),
             "openssl_code": .int(Int(login.chain.opensslCode)),
             "openssl_error": .string(login.chain.opensslError),
+            "card_kind": login.kind.map { .string($0.rawValue) } ?? .null,
         ]
         if let detail = login.detail { verdict["detail"] = .string(detail) }
         var body: [String: JSONValue] = [
@@ -248,6 +253,7 @@ struct Router: Sendable {
             "tls_version": .string(tls?.version ?? ""),
             "cipher": .string(tls?.cipher ?? ""),
             "alpn": tls?.alpn.map(JSONValue.string) ?? .null,
+            "client_signature": tls?.clientSignature.map(JSONValue.string) ?? .null,
             "verdict": .object(verdict),
         ]
         body["client_certificate"] = login.peer.map { .object(VerdictReport.certificateDictionary($0)) } ?? .null

@@ -95,7 +95,8 @@ final class Connection {
             listener: listener.name, isAdmin: isAdmin,
             requestsClientCertificate: settings?.readsCard ?? false,
             client: client ?? self.client,
-            tls: tls.map { RequestContext.TLSFacts(version: $0.version, cipher: $0.cipher, alpn: $0.alpn) },
+            tls: tls.map { RequestContext.TLSFacts(version: $0.version, cipher: $0.cipher, alpn: $0.alpn,
+                                                         clientSignature: $0.peerSignatureScheme) },
             card: card ?? self.card, generation: generation, server: server,
             pathPrefix: settings?.publicPathPrefix ?? "")
     }

@@ -119,6 +119,7 @@ public final class GatewayServer {
             }
         }
         while started.load(ordering: .acquiring) < threads { usleep(1000) }
+        for warning in config.warnings { logger.warning("config_warning", metadata: ["detail": "\(warning)"]) }
         logger.info("ready", metadata: [
             "loop_threads": .stringConvertible(threads),
             "ca_certificates": .stringConvertible(generation.trust.caCount),
@@ -208,6 +209,7 @@ public final class GatewayServer {
             }
             generationNumber += 1
             shared.install(generation)
+            for warning in generation.config.warnings { logger.warning("config_warning", metadata: ["detail": "\(warning)"]) }
             Counter(label: "cns_reloads_total", dimensions: [("result", "ok")]).increment()
             logger.info("reload", metadata: [
                 "result": "ok", "generation": .stringConvertible(generation.number),

@@ -26,7 +26,8 @@ final class Generation: Sendable {
         self.number = number
         self.config = config
         do {
-            self.pages = try PageRenderer(overrideDirectory: config.pagesDirectory, help: config.help.contacts)
+            self.pages = try PageRenderer(overrideDirectory: config.pagesDirectory, help: config.help.contacts,
+                                          cardKinds: config.profile.acceptedKinds, cieBlockedByTLS: config.cieBlockedByTLSVersions)
         } catch {
             throw GenerationError(.pages, "pages: \(error.reason)")
         }

@@ -1,3 +1,4 @@
+import CNS
 import EventLoop
 import FoundationEssentials
 import HTTP1
@@ -284,6 +285,7 @@ final class Worker {
         ]
         if let proxy = verdict.origin.proxy { fields["proxy"] = "\(proxy)" }
         if let peer = verdict.peer { fields["serial"] = "\(peer.serialHex)" }
+        if let kind = verdict.kind { fields["card_kind"] = "\(kind.rawValue)" }
         if let detail = verdict.rejection?.detail ?? verdict.detail { fields["detail"] = "\(detail)" }
         logger.info("certificate_verdict", metadata: fields)
     }
