@@ -9,4 +9,5 @@
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/ocsp.h>
 #endif

@@ -38,3 +38,5 @@ const unsigned long CNSSSL_NAME_FLAGS = XN_FLAG_SEP_CPLUS_SPC | XN_FLAG_FN_SN | 
     | ASN1_STRFLGS_UTF8_CONVERT | ASN1_STRFLGS_ESC_CTRL;
 int CNSSSL_sk_X509_REVOKED_num(const STACK_OF(X509_REVOKED) *sk) { return sk_X509_REVOKED_num(sk); }
 void CNSSSL_sk_X509_REVOKED_sort(STACK_OF(X509_REVOKED) *sk) { sk_X509_REVOKED_sort(sk); }
+int CNSSSL_sk_OPENSSL_STRING_num(const STACK_OF(OPENSSL_STRING) *sk) { return sk_OPENSSL_STRING_num(sk); }
+char *CNSSSL_sk_OPENSSL_STRING_value(const STACK_OF(OPENSSL_STRING) *sk, int i) { return sk_OPENSSL_STRING_value(sk, i); }

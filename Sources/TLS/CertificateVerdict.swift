@@ -52,7 +52,8 @@ public enum CertificateReason: String, Sendable, CaseIterable {
              X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER, X509_V_ERR_CRL_SIGNATURE_FAILURE,
              X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE, X509_V_ERR_DIFFERENT_CRL_SCOPE,
              X509_V_ERR_KEYUSAGE_NO_CRL_SIGN, X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD,
-             X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD:
+             X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD, X509_V_ERR_OCSP_VERIFY_NEEDED, X509_V_ERR_OCSP_VERIFY_FAILED,
+             X509_V_ERR_OCSP_CERT_UNKNOWN:
             .revocationUnavailable
         case X509_V_ERR_CERT_SIGNATURE_FAILURE, X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE,
              X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY:
@@ -72,6 +73,12 @@ public struct CertificateVerdict: Sendable, Equatable {
     public var reason: CertificateReason
     public var opensslCode: Int32
     public var opensslError: String
+    /// Where the chain's revocation could not be established from a CRL (none loaded, past its
+    /// nextUpdate, or unusable), whether best-effort let it pass or not: for the card itself,
+    /// and for a CA above it (a self-signed trust anchor's own entry does not count). An OCSP
+    /// answer, which speaks for the card only, may stand in for the first, never the second.
+    public var crlGapAtLeaf = false
+    public var crlGapAboveLeaf = false
 
     public init(reason: CertificateReason, opensslCode: Int32) {
         self.reason = reason
@@ -84,3 +91,10 @@ public struct CertificateVerdict: Sendable, Equatable {
     public static let malformed = CertificateVerdict(reason: .malformedCertificate, opensslCode: X509_V_ERR_UNSPECIFIED)
 }
 
+
+/// The OpenSSL verification codes a verdict decided outside `X509_verify_cert` (by OCSP) carries.
+public enum X509VerifyCode {
+    public static let ok: Int32 = X509_V_OK
+    public static let certificateRevoked: Int32 = X509_V_ERR_CERT_REVOKED
+    public static let ocspVerifyFailed: Int32 = X509_V_ERR_OCSP_VERIFY_FAILED
+}

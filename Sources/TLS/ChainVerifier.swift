@@ -16,6 +16,8 @@ enum ChainVerifier {
         let maxCRLOverdue: Double
         var errors: [Int32] = []
         var ignoredRevocationGaps = 0
+        var crlGapAtLeaf = false
+        var crlGapAboveLeaf = false
 
         init(revocation: RevocationPolicy, maxCRLOverdue: Double = 86_400) {
             self.revocation = revocation
@@ -53,7 +55,10 @@ enum ChainVerifier {
         OpenSSLErrorQueue.clear()
         let decisive = record.decisive
         X509_STORE_CTX_set_error(storeCtx, decisive)
-        return CertificateVerdict(reason: CertificateReason.from(verifyError: decisive), opensslCode: decisive)
+        var verdict = CertificateVerdict(reason: CertificateReason.from(verifyError: decisive), opensslCode: decisive)
+        verdict.crlGapAtLeaf = record.crlGapAtLeaf
+        verdict.crlGapAboveLeaf = record.crlGapAboveLeaf
+        return verdict
     }
 
     /// RSA-1024 keys and SHA-1 signatures anywhere in the chain (except the trust
@@ -96,6 +101,14 @@ private func recordingVerifyCallback(_ ok: Int32, _ storeCtx: OpaquePointer?) ->
     guard ok == 0, let storeCtx, let raw = X509_STORE_CTX_get_ex_data(storeCtx, ChainVerifier.recordIndex) else { return 1 }
     let record = Unmanaged<ChainVerifier.Record>.fromOpaque(raw).takeUnretainedValue()
     let code = X509_STORE_CTX_get_error(storeCtx)
+    if CertificateReason.from(verifyError: code) == .revocationUnavailable {
+        let depth = X509_STORE_CTX_get_error_depth(storeCtx)
+        if depth == 0 {
+            record.crlGapAtLeaf = true
+        } else if let cert = X509_STORE_CTX_get_current_cert(storeCtx), !X509Inspector.isSelfSigned(cert) {
+            record.crlGapAboveLeaf = true
+        }
+    }
     if record.revocation == .bestEffort && code == X509_V_ERR_UNABLE_TO_GET_CRL {
         record.ignoredRevocationGaps += 1
     } else if record.revocation == .bestEffort && code == X509_V_ERR_CRL_HAS_EXPIRED && withinOverdueBound(storeCtx, record) {

@@ -96,7 +96,7 @@ public final class TrustStore: @unchecked Sendable {
     /// many have passed, without looking at every CA.
     private let transitions: [Date]
     public let crls: [CRLStatus]
-    private let certificates: [X509Certificate]
+    let certificates: [X509Certificate]
     /// Chains accepted under this generation's CAs and CRLs (see `VerifiedChainCache`).
     let verifiedChains: VerifiedChainCache
 

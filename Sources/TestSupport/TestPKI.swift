@@ -217,6 +217,72 @@ public enum TestPKI {
         return Array(UnsafeBufferPointer(start: out, count: Int(length)))
     }
 
+    /// What an OCSP response says about a certificate.
+    public enum OCSPStatus: Sendable {
+        case good
+        case revoked
+        case unknown
+    }
+
+    /// A DER OCSPResponse (successful, one SingleResponse) about `leaf` of `issuer`, signed
+    /// by `signer` (the issuer itself, a delegated responder, or any certificate for the
+    /// negative cases) and carrying the signer's certificate. `serial` names another
+    /// certificate than `leaf`'s.
+    public static func ocspResponse(leaf: TestCertificate, issuer: TestCertificate, status: OCSPStatus,
+                                    signer: TestCertificate, serial: UInt64? = nil,
+                                    thisUpdate: Date = Date(timeIntervalSinceNow: -60),
+                                    nextUpdate: Date? = Date(timeIntervalSinceNow: 3600)) -> [UInt8] {
+        guard let basic = OCSP_BASICRESP_new() else { fatalError("OCSP_BASICRESP_new") }
+        defer { OCSP_BASICRESP_free(basic) }
+        let id: OpaquePointer?
+        if let serial {
+            let number = ASN1_INTEGER_new()
+            defer { ASN1_INTEGER_free(number) }
+            ASN1_INTEGER_set_uint64(number, serial)
+            id = OCSP_cert_id_new(EVP_sha1(), X509_get_subject_name(issuer.x509), X509_get0_pubkey_bitstr(issuer.x509), number)
+        } else {
+            id = OCSP_cert_to_id(nil, leaf.x509, issuer.x509)
+        }
+        guard let id else { fatalError("OCSP CertID") }
+        defer { OCSP_CERTID_free(id) }
+        let this = ASN1_TIME_set(nil, time_t(thisUpdate.timeIntervalSince1970))
+        let next = nextUpdate.map { ASN1_TIME_set(nil, time_t($0.timeIntervalSince1970)) } ?? nil
+        let revokedAt = ASN1_TIME_set(nil, time_t(thisUpdate.timeIntervalSince1970) - 3600)
+        defer {
+            ASN1_TIME_free(this)
+            if let next { ASN1_TIME_free(next) }
+            ASN1_TIME_free(revokedAt)
+        }
+        let code: Int32 = switch status {
+        case .good: V_OCSP_CERTSTATUS_GOOD
+        case .revoked: V_OCSP_CERTSTATUS_REVOKED
+        case .unknown: V_OCSP_CERTSTATUS_UNKNOWN
+        }
+        guard OCSP_basic_add1_status(basic, id, code, status == .revoked ? OCSP_REVOKED_STATUS_KEYCOMPROMISE : 0,
+                                     status == .revoked ? revokedAt : nil, this, next) != nil else {
+            fatalError("OCSP_basic_add1_status")
+        }
+        guard OCSP_basic_sign(basic, signer.x509, signer.key.pkey, EVP_sha256(), nil, 0) == 1 else { fatalError("OCSP_basic_sign") }
+        guard let response = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic) else { fatalError("OCSP_response_create") }
+        defer { OCSP_RESPONSE_free(response) }
+        return encodeOCSPResponse(response)
+    }
+
+    /// A DER OCSPResponse with only an error status (`OCSP_RESPONSE_STATUS_TRYLATER`, ...).
+    public static func ocspErrorResponse(status: Int32) -> [UInt8] {
+        guard let response = OCSP_response_create(status, nil) else { fatalError("OCSP_response_create") }
+        defer { OCSP_RESPONSE_free(response) }
+        return encodeOCSPResponse(response)
+    }
+
+    private static func encodeOCSPResponse(_ response: OpaquePointer) -> [UInt8] {
+        var out: UnsafeMutablePointer<UInt8>? = nil
+        let length = i2d_OCSP_RESPONSE(response, &out)
+        guard length > 0, let out else { fatalError("i2d_OCSP_RESPONSE") }
+        defer { CNSSSL_OPENSSL_free(out) }
+        return Array(UnsafeBufferPointer(start: out, count: Int(length)))
+    }
+
     /// A fresh temporary directory (removed by `TestDirectory.remove`).
     public static func directory(_ prefix: String = "cns-test") -> TestDirectory { TestDirectory(prefix: prefix) }
 

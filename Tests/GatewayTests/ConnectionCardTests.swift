@@ -13,26 +13,26 @@ import TLS
         let first = world.generation
         let connectionCard = ConnectionCard(chain: first.trust.verify(leafDER: card.der), peer: PeerCertificate(der: card.der),
                                             handshakeAt: Date(), generation: first.number)
-        let (before, computed) = connectionCard.evaluate(under: first)
+        let (before, computed) = connectionCard.evaluate(under: first).settled
         #expect(before.reason == "ok" && computed)
-        #expect(connectionCard.evaluate(under: first).computed == false)
+        #expect(connectionCard.evaluate(under: first).settled.computed == false)
 
         // The next generation has a CRL for the card's CA that lists the card.
         let crl = world.dir.write("revoking.crl", TestPKI.crl(issuer: world.ca, revoked: [try serial(of: card)]))
         var config = first.config
         config.trust.crls = [crl]
         let second = try Generation(number: first.number + 1, config: config)
-        let (after, recomputed) = connectionCard.evaluate(under: second)
+        let (after, recomputed) = connectionCard.evaluate(under: second).settled
         #expect(recomputed)
         #expect(after.reason == "revoked")
         #expect(after.identity != nil, "the identity is still read, only refused")
-        #expect(connectionCard.evaluate(under: second).verdict.reason == "revoked")
+        #expect(connectionCard.evaluate(under: second).settled.verdict.reason == "revoked")
     }
 
     @Test func aCardWithoutCertificateStaysWithout() throws {
         let world = try RouterWorld()
         let card = ConnectionCard.none()
-        #expect(card.evaluate(under: world.generation).verdict.reason == "no_certificate")
+        #expect(card.evaluate(under: world.generation).settled.verdict.reason == "no_certificate")
     }
 
     private func serial(of card: TestCertificate) throws -> UInt64 {

@@ -53,7 +53,7 @@ import TLS
         let card = world.card()
         let (forwarded, client) = try accepted(read(world, [clientCert(card.der), HTTPHeader(name: "X-Forwarded-For", value: "203.0.113.9, 198.51.100.23")]))
         #expect(client == SocketAddress(parsing: "198.51.100.23:0"), "the right-most hop the proxy appended")
-        let (verdict, computed) = forwarded.evaluate(under: world.generation)
+        let (verdict, computed) = forwarded.evaluate(under: world.generation).settled
         #expect(computed)
         // The proxy sent the leaf alone: the chain comes from the bundle.
         #expect(verdict.reason == "ok")
@@ -67,14 +67,14 @@ import TLS
         let world = try RouterWorld()
         let foreign = TestPKI.client("x", issuer: TestPKI.ca("Other"), key: RouterWorld.cardKey)
         let (forwarded, _) = try accepted(read(world, [clientCert(foreign.der)]))
-        #expect(forwarded.evaluate(under: world.generation).verdict.reason == "unknown_issuer")
+        #expect(forwarded.evaluate(under: world.generation).settled.verdict.reason == "unknown_issuer")
     }
 
     @Test func noHeaderFromTheProxyIsNoCertificate() throws {
         let world = try RouterWorld()
         let (forwarded, client) = try accepted(read(world, []))
         #expect(client == Self.proxy, "without X-Forwarded-For the proxy is the client")
-        let verdict = forwarded.evaluate(under: world.generation).verdict
+        let verdict = forwarded.evaluate(under: world.generation).settled.verdict
         #expect(verdict.reason == "no_certificate")
         #expect(verdict.origin == .forwarded(proxy: Self.proxy))
     }
@@ -87,7 +87,7 @@ import TLS
         // Without the header: served with no card, and its X-Forwarded-For is not believed.
         let (forwarded, client) = try accepted(read(world, [HTTPHeader(name: "X-Forwarded-For", value: "198.51.100.23")], peer: Self.stranger))
         #expect(client == Self.stranger)
-        #expect(forwarded.evaluate(under: world.generation).verdict.origin == .handshake)
+        #expect(forwarded.evaluate(under: world.generation).settled.verdict.origin == .handshake)
     }
 
     @Test func twoCertificateFieldsAreRefused() throws {
@@ -106,13 +106,13 @@ import TLS
         ]
         for (header, detail) in cases {
             let (forwarded, _) = try accepted(read(world, [header]))
-            let verdict = forwarded.evaluate(under: world.generation).verdict
+            let verdict = forwarded.evaluate(under: world.generation).settled.verdict
             #expect(verdict.reason == "malformed_certificate", "\(header.value)")
             #expect(verdict.detail == detail)
         }
         let chain = (0..<100).map { _ in HTTPHeader(name: "Client-Cert-Chain", value: ":\(Data(card.der).base64EncodedString()):") }
         let (forwarded, _) = try accepted(read(world, [clientCert(card.der)] + chain))
-        #expect(forwarded.evaluate(under: world.generation).verdict.detail == "chain_too_long")
+        #expect(forwarded.evaluate(under: world.generation).settled.verdict.detail == "chain_too_long")
     }
 
     @Test func whoamiShowsWhereTheCardCameFrom() throws {

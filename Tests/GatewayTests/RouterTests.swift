@@ -111,7 +111,9 @@ final class RouterWorld: @unchecked Sendable {
         case .response(let response, let reason):
             return (response, reason, verdicts, false)
         case .deferred(let reason, let work):
-            return (work(), reason, verdicts, true)
+            let answer = work()
+            if let verdict = answer.cardVerdict { verdicts.append(verdict) }
+            return (answer.response, reason ?? answer.cardVerdict?.reason, verdicts, true)
         }
     }
 }

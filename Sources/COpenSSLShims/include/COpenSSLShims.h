@@ -30,6 +30,8 @@ long CNSSSL_BIO_get_mem_data(BIO *bio, char **data);
 int CNSSSL_BIO_seek(BIO *bio, long offset);
 int CNSSSL_sk_X509_REVOKED_num(const STACK_OF(X509_REVOKED) *sk);
 void CNSSSL_sk_X509_REVOKED_sort(STACK_OF(X509_REVOKED) *sk);
+int CNSSSL_sk_OPENSSL_STRING_num(const STACK_OF(OPENSSL_STRING) *sk);
+char *CNSSSL_sk_OPENSSL_STRING_value(const STACK_OF(OPENSSL_STRING) *sk, int i);
 
 extern const long CNSSSL_MODE_ENABLE_PARTIAL_WRITE;
 extern const long CNSSSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;

@@ -90,6 +90,8 @@ public struct GatewayConfig: Sendable {
     public var oidc: OIDCSettings?
     /// Scheduled CRL downloads (`[trust] crl_refresh = true`); see CRLRefresher.swift.
     public var crlRefresh: CRLRefreshSettings?
+    /// Asking the card's CA at login (`[trust] ocsp`); see OCSPSettings.swift.
+    var ocsp = OCSPSettings()
     /// The CA list imported from a signed trusted list (`[trust_list]`); see TrustListSettings.swift.
     public var trustList: TrustListSettings?
 
@@ -200,7 +202,7 @@ extension GatewayConfig {
             }
         }
 
-        if let trust = reader.requiredTable(root, "trust", allowed: CRLRefreshSettings.keys.union([
+        if let trust = reader.requiredTable(root, "trust", allowed: CRLRefreshSettings.keys.union(OCSPSettings.keys).union([
             "ca_bundle", "crls", "revocation", "legacy_issuers", "max_crl_overdue",
         ])) {
             // With [trust_list] the CAs may come from the imported list alone.
@@ -226,6 +228,7 @@ extension GatewayConfig {
             config.trust = TrustSources(caBundle: bundle, crls: crls, revocation: revocation, legacyIssuers: legacy,
                                         maxCRLOverdue: overdue)
             config.crlRefresh = CRLRefreshSettings.parse(trust, reader: reader, stateDirectory: config.stateDirectory, trustSources: &config.trust)
+            config.ocsp = OCSPSettings.parse(trust, reader: reader)
         }
         config.trustList = TrustListSettings.parse(root, reader: reader, stateDirectory: config.stateDirectory, trust: &config.trust)
 

@@ -42,6 +42,11 @@ struct CardVerdict: Sendable {
     var origin: CardOrigin = .handshake
     /// Why bytes that were meant to be the certificate are none (a forwarded header's parse error).
     var detail: String?
+    /// Which source decided the revocation part (nil when the chain failed before revocation
+    /// mattered: an unknown issuer, a bad signature, an expired card...).
+    var revocationSource: RevocationSource?
+    /// Why OCSP gave no usable answer, when it was asked and did not.
+    var ocspFailure: String?
 
     var accepted: Bool { reason == "ok" }
 
@@ -149,9 +154,11 @@ final class ConnectionCard: Sendable {
     }
 
     /// The verdict under `generation` (the one current when the route runs), and whether this
-    /// call computed it (so the caller logs and counts it: once per connection and generation).
-    func evaluate(under generation: Generation) -> (verdict: CardVerdict, computed: Bool) {
-        if let memo = memo.withLock({ $0 }), memo.generation == generation.number { return (memo.verdict, false) }
+    /// call computed it (so the caller logs and counts it: once per connection and generation);
+    /// or, when the card's responder must be asked first, the work that finishes the verdict
+    /// off the loop thread.
+    func evaluate(under generation: Generation) -> CardEvaluation {
+        if let memo = memo.withLock({ $0 }), memo.generation == generation.number { return .decided(memo.verdict, computed: false) }
         let profile = generation.config.profile
         var verdict: CardVerdict
         switch presented {
@@ -160,26 +167,129 @@ final class ConnectionCard: Sendable {
         case .handshake(let peer, let chain, let handshakeGeneration):
             let current = handshakeGeneration == generation.number ? chain
                 : generation.trust.verify(leafDER: peer.der, intermediatesDER: intermediates, useCache: true)
-            verdict = CardVerdict.evaluate(chain: current, peer: peer, profile: profile, handshakeAt: handshakeAt)
+            return withRevocation(current, peer: peer, generation: generation)
         case .forwarded(let leaf):
             // The same verifier and cache as a handshake; a leaf sent alone gets its chain from
             // the bundle, as when a client sends no intermediates.
             if let peer = PeerCertificate(der: leaf) {
                 let chain = generation.trust.verify(leafDER: leaf, intermediatesDER: intermediates, useCache: true)
-                verdict = CardVerdict.evaluate(chain: chain, peer: peer, profile: profile)
-            } else {
-                verdict = CardVerdict.evaluate(chain: .malformed, peer: nil, profile: profile)
-                verdict.detail = "not_x509_der"
+                return withRevocation(chain, peer: peer, generation: generation)
             }
+            verdict = CardVerdict.evaluate(chain: .malformed, peer: nil, profile: profile)
+            verdict.detail = "not_x509_der"
         case .unreadable(let detail):
             verdict = CardVerdict.evaluate(chain: .malformed, peer: nil, profile: profile)
             verdict.detail = detail
         }
+        return .decided(remember(verdict, generation: generation.number), computed: true)
+    }
+
+    /// The chain verdict completed by OCSP when `[trust] ocsp` asks for it: from the answer
+    /// cache right here, or by a query the caller runs on the blocking pool.
+    private func withRevocation(_ chain: CertificateVerdict, peer: PeerCertificate, generation: Generation) -> CardEvaluation {
+        let settings = generation.config.ocsp
+        let number = generation.number
+        let profile = generation.config.profile
+        let finish: @Sendable (CertificateVerdict, RevocationSource?, String?) -> CardVerdict = { chain, source, failure in
+            var verdict = CardVerdict.evaluate(chain: chain, peer: peer, profile: profile, handshakeAt: self.handshakeAt)
+            verdict.revocationSource = source
+            verdict.ocspFailure = failure
+            return self.remember(verdict, generation: number)
+        }
+        guard OCSPJudgement.wanted(chain, settings: settings) else {
+            return .decided(finish(chain, OCSPJudgement.crlSource(chain), nil), computed: true)
+        }
+        guard let question = generation.trust.ocspQuestion(leafDER: peer.der, intermediatesDER: intermediates) else {
+            let combined = OCSPJudgement.combine(chain, .failed("the issuing CA was not found"), mode: settings.mode)
+            return .decided(finish(combined.chain, combined.source, combined.failure), computed: true)
+        }
+        if let (answer, responder) = OCSPCache.shared.lookup(question, now: Date()) {
+            OCSPMetrics.cacheHit()
+            let combined = OCSPJudgement.combine(chain, .answer(answer, responder: responder, cached: true), mode: settings.mode)
+            return .decided(finish(combined.chain, combined.source, combined.failure), computed: true)
+        }
+        return .pending(OCSPPending { () -> CardVerdict in
+            let outcome = OCSPClient.ask(question, settings: settings)
+            let combined = OCSPJudgement.combine(chain, outcome, mode: settings.mode)
+            return finish(combined.chain, combined.source, combined.failure)
+        })
+    }
+
+    private func remember(_ verdict: CardVerdict, generation: Int) -> CardVerdict {
+        var verdict = verdict
         verdict.origin = origin
-        memo.withLock { $0 = (generation.number, verdict) }
-        return (verdict, true)
+        memo.withLock { $0 = (generation, verdict) }
+        return verdict
     }
 
     /// The verdict if a route has computed it.
     var evaluated: CardVerdict? { memo.withLock { $0?.verdict } }
+}
+
+/// What `ConnectionCard.evaluate` came to.
+enum CardEvaluation {
+    /// The verdict, and whether this call computed it (the caller then logs and counts it).
+    case decided(CardVerdict, computed: Bool)
+    /// The card's responder must be asked: run `resolve` on the blocking pool; its verdict is
+    /// a computed one.
+    case pending(OCSPPending)
+}
+
+/// An OCSP query and the verdict it completes; blocking, for the blocking pool only.
+struct OCSPPending: Sendable {
+    let resolve: @Sendable () -> CardVerdict
+
+    init(_ resolve: @escaping @Sendable () -> CardVerdict) { self.resolve = resolve }
+}
+
+/// How an OCSP outcome and the chain's (CRL) verdict make one, under `[trust] ocsp`.
+enum OCSPJudgement {
+    /// Whether to ask: OCSP on, and the chain either accepted or refused only because the
+    /// card's own revocation could not be established from a CRL. A chain the CRL refuses
+    /// (revoked) or that fails otherwise is not asked about; neither is one whose CAs'
+    /// revocation is in doubt (the card's responder cannot speak for its CA).
+    static func wanted(_ chain: CertificateVerdict, settings: OCSPSettings) -> Bool {
+        guard settings.enabled else { return false }
+        switch chain.reason {
+        case .ok: return true
+        case .revocationUnavailable: return !chain.crlGapAboveLeaf
+        default: return false
+        }
+    }
+
+    /// The source of a verdict decided without OCSP.
+    static func crlSource(_ chain: CertificateVerdict) -> RevocationSource? {
+        switch chain.reason {
+        case .ok: chain.crlGapAtLeaf ? RevocationSource.none : .crl
+        case .revoked, .revocationUnavailable: .crl
+        default: nil
+        }
+    }
+
+    static func combine(_ chain: CertificateVerdict, _ outcome: OCSPOutcome, mode: OCSPSettings.Mode)
+        -> (chain: CertificateVerdict, source: RevocationSource?, failure: String?) {
+        var combined = chain
+        switch outcome {
+        case .answer(let answer, _, let cached):
+            let source: RevocationSource = cached ? .cache : .ocsp
+            switch answer.status {
+            case .good:
+                combined.reason = .ok
+                combined.opensslCode = X509VerifyCode.ok
+            case .revoked:
+                combined.reason = .revoked
+                combined.opensslCode = X509VerifyCode.certificateRevoked
+            case .unknown:
+                return combine(chain, .failed("the responder does not know the certificate"), mode: mode)
+            }
+            combined.opensslError = CertificateVerdict(reason: combined.reason, opensslCode: combined.opensslCode).opensslError
+            return (combined, source, nil)
+        case .failed(let why):
+            guard mode == .require else { return (chain, crlSource(chain), why) }
+            combined.reason = .revocationUnavailable
+            combined.opensslCode = X509VerifyCode.ocspVerifyFailed
+            combined.opensslError = CertificateVerdict(reason: combined.reason, opensslCode: combined.opensslCode).opensslError
+            return (combined, .ocsp, why)
+        }
+    }
 }

@@ -5,6 +5,7 @@ import Glibc
 import FoundationEssentials
 import HTTP1
 import Logging
+import OIDC
 import Pages
 import Posix
 import Store
@@ -20,18 +21,37 @@ struct Router: Sendable {
     let accessLog: Bool
 
     /// What the router decided: a response now, or work that must not run on a loop thread
-    /// (database writes, slow secret hashes), each with the reason code the access log carries.
+    /// (database writes, slow secret hashes, a card's OCSP query), each with the reason code
+    /// the access log carries.
     enum RouteResult {
         case response(HTTPResponse, reason: String?)
-        case deferred(reason: String?, work: @Sendable () -> HTTPResponse)
+        case deferred(reason: String?, work: @Sendable () -> DeferredResponse)
+    }
+
+    /// A deferred handler's answer; with the card's verdict when the work computed it (an OCSP
+    /// query), for the loop to log and count, and whose reason the access log then carries.
+    struct DeferredResponse: Sendable {
+        var response: HTTPResponse
+        var cardVerdict: CardVerdict? = nil
     }
 
     /// The card's verdict under the trust generation current now (a reload since the handshake
-    /// judges the card again); reported to `cardEvaluated` whenever it is computed.
-    private func cardVerdict(_ context: RequestContext, _ cardEvaluated: (CardVerdict) -> Void) -> CardVerdict {
-        let (verdict, computed) = context.card.evaluate(under: context.server.generation)
-        if computed { cardEvaluated(verdict) }
-        return verdict
+    /// judges the card again) given to `respond`: here when it is known (reported to
+    /// `cardEvaluated` when computed), or on the blocking pool when the card's OCSP responder
+    /// must be asked first.
+    private func withCard(_ context: RequestContext, _ cardEvaluated: (CardVerdict) -> Void,
+                          deferAnyway: Bool = false, respond: @escaping @Sendable (CardVerdict) -> HTTPResponse) -> RouteResult {
+        switch context.card.evaluate(under: context.server.generation) {
+        case .decided(let verdict, let computed):
+            if computed { cardEvaluated(verdict) }
+            if deferAnyway { return .deferred(reason: verdict.reason) { DeferredResponse(response: respond(verdict)) } }
+            return .response(respond(verdict), reason: verdict.reason)
+        case .pending(let pending):
+            return .deferred(reason: nil) {
+                let verdict = pending.resolve()
+                return DeferredResponse(response: respond(verdict), cardVerdict: verdict)
+            }
+        }
     }
 
     static let getRoutes: Set<String> = ["/", "/cie", "/verifica", "/healthz", "/readyz", "/whoami"]
@@ -68,24 +88,27 @@ struct Router: Sendable {
         if context.isAdmin { return .response(respondAdmin(to: request, context: context), reason: nil) }
         let generation = context.generation
         if let oidc = generation.oidc, oidc.handles(request) {
-            // Only a login reads the card; it is judged here, on the loop thread that owns the
-            // connection, and the handler gets a value it can read from any thread.
-            let card = oidc.needsCard(request, requestsClientCertificate: context.requestsClientCertificate)
-                ? cardVerdict(context, cardEvaluated).cardLogin : nil
-            let oidcContext = OIDCRequestContext(
-                listenerName: context.listener,
-                requestsClientCertificate: context.requestsClientCertificate,
-                clientAddress: context.client.ipString,
-                card: card,
-                clientCertificateThumbprint: context.card.presentedSHA256,
-                language: PageLanguage.negotiate(query: request.query, acceptLanguage: request.header("Accept-Language")),
-                pages: generation.pages,
-                cookieHeader: request.header("Cookie"),
-                basePath: context.pathPrefix)
+            // Only a login reads the card; it is judged on the loop thread that owns the
+            // connection (or, when its responder must be asked, on the blocking pool before the
+            // handler), and the handler gets a value it can read from any thread.
             let router = self
-            return .deferred(reason: card?.reason) {
-                oidc.handle(request, context: oidcContext) ?? router.errorResponse(status: 404, message: "not found")
+            let handle = { @Sendable (card: CardLogin?) -> HTTPResponse in
+                let oidcContext = OIDCRequestContext(
+                    listenerName: context.listener,
+                    requestsClientCertificate: context.requestsClientCertificate,
+                    clientAddress: context.client.ipString,
+                    card: card,
+                    clientCertificateThumbprint: context.card.presentedSHA256,
+                    language: PageLanguage.negotiate(query: request.query, acceptLanguage: request.header("Accept-Language")),
+                    pages: generation.pages,
+                    cookieHeader: request.header("Cookie"),
+                    basePath: context.pathPrefix)
+                return oidc.handle(request, context: oidcContext) ?? router.errorResponse(status: 404, message: "not found")
             }
+            guard oidc.needsCard(request, requestsClientCertificate: context.requestsClientCertificate) else {
+                return .deferred(reason: nil) { DeferredResponse(response: handle(nil)) }
+            }
+            return withCard(context, cardEvaluated, deferAnyway: true) { verdict in handle(verdict.cardLogin) }
         }
         guard let path = Router.localPath(request.path, prefix: context.pathPrefix) else {
             return .response(errorResponse(status: 404, message: "not found"), reason: nil)
@@ -121,8 +144,8 @@ struct Router: Sendable {
         case "/readyz":
             return .response(ready(context), reason: nil)
         case "/whoami":
-            let login = cardVerdict(context, cardEvaluated)
-            return .response(whoami(context, login), reason: login.reason)
+            let router = self
+            return withCard(context, cardEvaluated) { login in router.whoami(context, login) }
         case "/", "/cie", "/verifica":
             let language = PageLanguage.negotiate(query: request.query, acceptLanguage: request.header("Accept-Language"))
             let pages = context.generation.pages
@@ -134,17 +157,19 @@ struct Router: Sendable {
                 return .response(html(status: 200, pages.cieHelp(language, query: request.query, basePath: context.pathPrefix)),
                                  reason: nil)
             }
-            let login = cardVerdict(context, cardEvaluated)
-            // A forwarded header that does not decode was a certificate all the same: the page
-            // says malformed, not "no card".
-            let report = CardReport(
-                presented: login.peer != nil || login.reason != CertificateReason.noCertificate.rawValue,
-                reason: login.reason, identity: login.identity, kind: login.kind,
-                subject: login.peer?.subject, issuer: login.peer?.issuer, serialHex: login.peer?.serialHex,
-                notAfter: login.peer?.notAfter, sha256: login.peer?.sha256,
-                opensslError: login.peer == nil ? nil : login.chain.opensslError)
-            return .response(html(status: 200, pages.verifica(report, language: language, query: request.query,
-                                                              basePath: context.pathPrefix)), reason: login.reason)
+            let router = self
+            return withCard(context, cardEvaluated) { login in
+                // A forwarded header that does not decode was a certificate all the same: the
+                // page says malformed, not "no card".
+                let report = CardReport(
+                    presented: login.peer != nil || login.reason != CertificateReason.noCertificate.rawValue,
+                    reason: login.reason, identity: login.identity, kind: login.kind,
+                    subject: login.peer?.subject, issuer: login.peer?.issuer, serialHex: login.peer?.serialHex,
+                    notAfter: login.peer?.notAfter, sha256: login.peer?.sha256,
+                    opensslError: login.peer == nil ? nil : login.chain.opensslError)
+                return router.html(status: 200, pages.verifica(report, language: language, query: request.query,
+                                                               basePath: context.pathPrefix))
+            }
         default:
             return .response(errorResponse(status: 404, message: "not found"), reason: nil)
         }
@@ -245,7 +270,9 @@ struct Router: Sendable {
             "openssl_code": .int(Int(login.chain.opensslCode)),
             "openssl_error": .string(login.chain.opensslError),
             "card_kind": login.kind.map { .string($0.rawValue) } ?? .null,
+            "revocation_source": login.revocationSource.map { .string($0.rawValue) } ?? .null,
         ]
+        if let failure = login.ocspFailure { verdict["ocsp_failure"] = .string(failure) }
         if let detail = login.detail { verdict["detail"] = .string(detail) }
         var body: [String: JSONValue] = [
             "client_address": .string(context.client.description),

@@ -16,7 +16,7 @@ final class Worker {
     /// A deferred handler's response on its way back to the loop that owns the connection.
     struct Delivery: Sendable {
         var slot: Slot
-        var response: HTTPResponse
+        var answer: Router.DeferredResponse
     }
     typealias Loop = EventLoop<Connection, Delivery>
 
@@ -162,11 +162,11 @@ final class Worker {
     // MARK: deferred work
 
     /// Runs `work` on the blocking pool; its response comes back through the mailbox.
-    func runOffLoop(_ work: @escaping @Sendable () -> HTTPResponse, for connection: Connection, method: String, path: String,
+    func runOffLoop(_ work: @escaping @Sendable () -> Router.DeferredResponse, for connection: Connection, method: String, path: String,
                started: UInt64, reason: String?) {
         let slot = connection.slot
         let mailbox = loop.mailbox
-        guard let ticket = pool.submit({ mailbox.post(Delivery(slot: slot, response: work())) }) else {
+        guard let ticket = pool.submit({ mailbox.post(Delivery(slot: slot, answer: work())) }) else {
             logger.error("backend_busy", metadata: ["client": "\(connection.loggedClient)", "path": "\(path)", "queued": .stringConvertible(pool.queued)])
             finish(connection, method: method, path: path, started: started,
                    response: router.unavailable(retryAfter: 1), reason: reason)
@@ -182,8 +182,10 @@ final class Worker {
     private func deliver(_ delivery: Delivery) {
         guard let connection = loop[delivery.slot], connection.state == .waiting, let pending = connection.pending else { return }
         connection.pending = nil
+        // A card judged on the pool (its OCSP query) is logged and counted here, on its loop.
+        if let verdict = delivery.answer.cardVerdict { recordCardVerdict(verdict, on: connection) }
         finish(connection, method: pending.method, path: pending.path, started: pending.started,
-               response: delivery.response, reason: pending.reason)
+               response: delivery.answer.response, reason: pending.reason ?? delivery.answer.cardVerdict?.reason)
         drive(connection)
     }
 
@@ -287,6 +289,8 @@ final class Worker {
         if let peer = verdict.peer { fields["serial"] = "\(peer.serialHex)" }
         if let kind = verdict.kind { fields["card_kind"] = "\(kind.rawValue)" }
         if let detail = verdict.rejection?.detail ?? verdict.detail { fields["detail"] = "\(detail)" }
+        if let source = verdict.revocationSource { fields["revocation"] = "\(source.rawValue)" }
+        if let failure = verdict.ocspFailure { fields["ocsp_failure"] = "\(failure)" }
         logger.info("certificate_verdict", metadata: fields)
     }
 
