@@ -202,8 +202,9 @@ def test_piuparts_installs_upgrades_from_previous_build_and_purges(builds, tmp_p
     assert proc.returncode == 0, text[-8000:]
     assert "PASS: Installation and purging test." in text, text[-4000:]
     assert "PASS: Installation, upgrade and purging tests." in text, text[-4000:]
-    # The upgrade really started from the previous build.
-    assert f"{builds['previous'].version}" in text
+    # The upgrade really went from the previous build to this one.
+    for package in PACKAGES:
+        assert f"Unpacking {package} ({builds['current'].version}) over ({builds['previous'].version})" in text, package
 
 
 # ---- a booted Debian 12 container ---------------------------------------------------------
@@ -332,13 +333,36 @@ def test_install_enables_but_does_not_start_an_unconfigured_gateway(container, b
     assert _read(box.path("/lib/systemd/system/cns-gateway.service")) == _read(os.path.join(REPO, "systemd", "cns-gateway.service"))
 
 
-def test_demo_configuration_starts_and_serves_healthz(container, tmp_path):
-    import cnspki  # tests/pki: the same PKI scripts/demo generates
+@pytest.fixture(scope="module")
+def material(container):
+    """The demo PKI (what scripts/demo generates) in the container's /root/material."""
+    import cnspki  # tests/pki
 
+    cnspki.generate(container.path("/root/material"), citizens=2, filler=10)
+    return "/root/material"
+
+
+def test_readme_steps_make_the_shipped_configuration_pass_check_config(container, material):
+    box = container
+    # README, "Install from the Debian package": the files go where the shipped example
+    # expects them, and the example itself, unedited, then passes check-config, also as the
+    # service user (as postinst and the unit's ExecStartPre run it).
+    box.sh(f"""cd {material}
+install -d -m 0750 -g cns-gateway /etc/cns-gateway/tls /etc/cns-gateway/ca
+install -m 0644 server/server-chain.pem /etc/cns-gateway/tls/
+install -m 0600 -o cns-gateway server/server.key /etc/cns-gateway/tls/
+install -m 0644 ca-bundle.pem /etc/cns-gateway/ca/
+install -d -m 0700 -o cns-gateway -g cns-gateway /var/lib/cns-gateway/crls
+install -m 0644 crls/* /var/lib/cns-gateway/crls/""")
+    assert _read(box.path(CONFIG)) == _read(os.path.join(REPO, "config", "cns-gateway.example.toml"))
+    box.sh(f"cns-gateway check-config --config {CONFIG}")
+    box.sh(f"runuser -u cns-gateway -- cns-gateway check-config --config {CONFIG}")
+
+
+def test_demo_configuration_starts_and_serves_healthz(container, material):
     box = container
     port = 18443 + os.getpid() % 1000
-    pki = box.path("/etc/cns-gateway/pki")
-    cnspki.generate(pki, citizens=2, filler=10)
+    box.sh(f"cp -a {material} /etc/cns-gateway/pki")
     box.sh("chown -R root:cns-gateway /etc/cns-gateway/pki && chmod -R g+rX,o-rwx /etc/cns-gateway/pki"
            " && chown cns-gateway /etc/cns-gateway/pki/server/server.key && chmod 600 /etc/cns-gateway/pki/server/server.key")
     secret, secret_hash = box.sh("cns-gateway hash-secret --generate").stdout.split()
