@@ -7,7 +7,8 @@
 - piuparts installs them in a fresh Debian 12 chroot, upgrades from the previous build
   and purges them;
 - in a booted Debian 12 container (debootstrap + systemd-nspawn): install (enabled, not
-  started: the shipped configuration does not pass check-config), the demo configuration,
+  started: the shipped configuration does not pass check-config), README's configuration
+  steps (then the unedited example passes check-config), the demo configuration,
   `systemctl start`, /healthz and a card login, the manual pages, an upgrade the new
   binary's check-config refuses (the old daemon keeps serving), upgrades that restart,
   one of a stopped service, remove and purge.
@@ -24,6 +25,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -361,7 +363,11 @@ install -m 0644 crls/* /var/lib/cns-gateway/crls/""")
 
 def test_demo_configuration_starts_and_serves_healthz(container, material):
     box = container
-    port = 18443 + os.getpid() % 1000
+    # The container shares the host's network namespace (its apt reaches the mirror), so
+    # the gateway listens on a loopback port that is free on the host.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     box.sh(f"cp -a {material} /etc/cns-gateway/pki")
     box.sh("chown -R root:cns-gateway /etc/cns-gateway/pki && chmod -R g+rX,o-rwx /etc/cns-gateway/pki"
            " && chown cns-gateway /etc/cns-gateway/pki/server/server.key && chmod 600 /etc/cns-gateway/pki/server/server.key")
