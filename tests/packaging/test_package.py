@@ -39,7 +39,7 @@ SUITE = "bookworm"
 TOOLS = {
     "dpkg-buildpackage": "dpkg-dev", "dpkg-scanpackages": "dpkg-dev", "dpkg-deb": "dpkg",
     "dh": "debhelper", "lintian": "lintian", "piuparts": "piuparts", "debootstrap": "debootstrap",
-    "systemd-nspawn": "systemd-container", "nsenter": "util-linux", "readelf": "binutils",
+    "systemd-nspawn": "systemd-container", "nsenter": "util-linux", "pgrep": "procps", "readelf": "binutils",
 }
 PACKAGES = ("cns-gateway", "cns-card")
 CONFIG = "/etc/cns-gateway/cns-gateway.toml"
