@@ -228,7 +228,7 @@ class Container:
             ["systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--boot", "--console=passive",
              f"--machine=cnspkg{os.getpid()}", "--directory", self.root],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while self.leader is None:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("systemd-nspawn did not boot the container:\n" + _read(self.log_path).decode()[-4000:],
@@ -238,9 +238,15 @@ class Container:
                 if _read(f"/proc/{child}/comm").decode().strip() == "systemd":
                     self.leader = child
             time.sleep(0.2)
-        state = self.sh("systemctl is-system-running --wait", check=False, timeout=180).stdout.strip()
-        if state not in ("running", "degraded"):
-            pytest.fail(f"the container's systemd is {state!r}", pytrace=False)
+        # PID 1 exists before its bus does: until then systemctl cannot connect at all.
+        while True:
+            state = self.sh("systemctl is-system-running --wait", check=False, timeout=180).stdout.strip()
+            if state in ("running", "degraded"):
+                break
+            if "Failed to connect to bus" not in state or time.monotonic() > deadline:
+                pytest.fail(f"the container's systemd is {state!r}:\n" + _read(self.log_path).decode()[-4000:],
+                            pytrace=False)
+            time.sleep(0.5)
 
     def sh(self, script, check=True, timeout=600):
         env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8", "TERM=dumb",
