@@ -235,7 +235,11 @@ class Container:
                             pytrace=False)
             children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], stdout=subprocess.PIPE, text=True).stdout.split()
             for child in children:
-                if _read(f"/proc/{child}/comm").decode().strip() == "systemd":
+                try:
+                    comm = _read(f"/proc/{child}/comm").decode().strip()
+                except OSError:
+                    continue  # nspawn's intermediate child, gone once it has started the container
+                if comm == "systemd":
                     self.leader = child
             time.sleep(0.2)
         # PID 1 exists before its bus does: until then systemctl cannot connect at all.
