@@ -12,6 +12,8 @@ import Synchronization
 /// `commit`); a writer dropped without `commit` removes its temporary file.
 public final class AtomicFileWriter {
     public let path: String
+    /// Where the bytes are until `commit` (to check them in place before they replace the file).
+    public var temporaryPath: String { temporary }
     private let temporary: String
     private var fd: Int32
     public private(set) var count = 0

@@ -32,9 +32,10 @@ public struct CRLRejection: Error, Sendable, Equatable, CustomStringConvertible 
     public static func == (lhs: CRLRejection, rhs: CRLRejection) -> Bool { lhs.code == rhs.code }
 }
 
-/// A CRL that passed validation: its DER and what the log line reports.
+/// A CRL that passed validation: its DER (when it was checked from bytes; a file checked in
+/// place is its own copy) and what the log line reports.
 public struct AcceptedCRL: Sendable {
-    public var der: [UInt8]
+    public var der: [UInt8]?
     public var crlNumber: String?
     public var thisUpdate: Date?
     public var nextUpdate: Date?
@@ -48,8 +49,8 @@ public enum CRLCheck: Sendable {
     case rejected(CRLRejection)
 }
 
-/// Checks a candidate CRL for one CA before it may replace the one in use. Pure: bytes
-/// in, verdict out; the refresher does the I/O.
+/// Checks a candidate CRL for one CA before it may replace the one in use: from bytes, or from
+/// the file a download was streamed into (a CRL of tens of megabytes is never held twice).
 public enum CRLValidation {
     /// Accepted clock skew for a CRL's thisUpdate.
     static let futureSkew: TimeInterval = 300
@@ -92,37 +93,67 @@ public enum CRLValidation {
         return result
     }
 
-    /// The newest CRL of `ca` among files and directories `paths` (PEM or DER), by the
-    /// same rule a replacement must pass; nil when none of them is the CA's.
-    public static func currentCRL(of ca: BundleCA, in paths: [String]) -> [UInt8]? {
+    /// The newest CRL of `ca` among files and directories `paths` (PEM or DER), by the same
+    /// rule a replacement must pass; nil when none of them is the CA's. Files the last load
+    /// read and that have not changed since are not parsed again.
+    static func currentList(of ca: BundleCA, in paths: [String]) -> X509RevocationList? {
         guard let caCert = X509Certificate(der: ca.der) else { return nil }
         var best: X509RevocationList?
-        var bestDER: [UInt8]?
         for entry in paths {
             let files = PEMFile.isDirectory(entry) ? ((try? PEMFile.directoryFiles(entry)) ?? []) : [entry]
             for file in files {
-                guard let objects = try? PEMFile.derObjects(path: file, labels: ["X509 CRL"]) else { continue }
-                for der in objects {
-                    guard let crl = X509RevocationList(der: der), issuedBy(crl, caCert) else { continue }
+                guard let loaded = try? CRLFileCache.shared.load(file) else { continue }
+                for crl in loaded.crls where issuedBy(crl, caCert) {
                     if let current = best, compare(crl, current) != .orderedDescending { continue }
                     best = crl
-                    bestDER = der
                 }
             }
         }
         OpenSSLErrorQueue.clear()
-        return bestDER
+        return best
+    }
+
+    /// The DER of `currentList`, for callers outside the module.
+    public static func currentCRL(of ca: BundleCA, in paths: [String]) -> [UInt8]? {
+        currentList(of: ca, in: paths).map { X509Inspector.crlDER($0.pointer) }
     }
 
     /// Validates `candidate` (PEM or DER) as the next CRL of `ca`, given the one in use.
     public static func check(_ candidate: [UInt8], ca: BundleCA, current: [UInt8]?, now: Date = Date()) -> CRLCheck {
         defer { OpenSSLErrorQueue.clear() }
-        guard let caCert = X509Certificate(der: ca.der) else {
-            return .rejected(CRLRejection(.unparsable, "the CA certificate does not parse"))
-        }
         let objects = (try? PEMFile.derObjects(bytes: candidate, labels: ["X509 CRL"], origin: "response")) ?? []
         guard objects.count == 1, let crl = X509RevocationList(der: objects[0]) else {
             return .rejected(CRLRejection(.unparsable, "the response is not one PEM or DER CRL (\(candidate.count) bytes)"))
+        }
+        let old = current.flatMap { try? PEMFile.derObjects(bytes: $0, labels: ["X509 CRL"], origin: "current") }?.first
+            .flatMap { X509RevocationList(der: $0) }
+        var result = check(crl, ca: ca, current: old, now: now)
+        if case .accepted(var accepted) = result {
+            accepted.der = X509Inspector.crlDER(crl.pointer)
+            result = .accepted(accepted)
+        }
+        return result
+    }
+
+    /// Validates the CRL in file `path` (PEM or DER, read through OpenSSL's BIO: a download
+    /// streamed to disk) as the next CRL of `ca`, against the newest one in `currentIn`.
+    public static func check(file path: String, ca: BundleCA, currentIn paths: [String], now: Date = Date()) -> CRLCheck {
+        defer { OpenSSLErrorQueue.clear() }
+        let crls: [X509RevocationList]
+        do {
+            crls = try CRLFileCache.read(path)
+        } catch {
+            return .rejected(CRLRejection(.unparsable, "the response is not a PEM or DER CRL: \(error.reason)"))
+        }
+        guard crls.count == 1 else {
+            return .rejected(CRLRejection(.unparsable, "the response holds \(crls.count) CRLs, not one"))
+        }
+        return check(crls[0], ca: ca, current: currentList(of: ca, in: paths), now: now)
+    }
+
+    static func check(_ crl: X509RevocationList, ca: BundleCA, current old: X509RevocationList?, now: Date) -> CRLCheck {
+        guard let caCert = X509Certificate(der: ca.der) else {
+            return .rejected(CRLRejection(.unparsable, "the CA certificate does not parse"))
         }
         let issuer = X509_CRL_get_issuer(crl.pointer)
         guard X509_NAME_cmp(issuer, X509_get_subject_name(caCert.pointer)) == 0 else {
@@ -148,10 +179,9 @@ public enum CRLValidation {
         if let next = crl.nextUpdate, next <= thisUpdate {
             return .rejected(CRLRejection(.inconsistentDates, "nextUpdate is not after thisUpdate"))
         }
-        let der = X509Inspector.crlDER(crl.pointer)
-        if let current, let currentObjects = try? PEMFile.derObjects(bytes: current, labels: ["X509 CRL"], origin: "current"),
-           let currentDER = currentObjects.first, let old = X509RevocationList(der: currentDER) {
-            if currentDER == der { return .unchanged }
+        if let old {
+            // Both verify with the CA's key: the same signature value is the same signed content.
+            if sameSignature(crl, old) { return .unchanged }
             switch compare(crl, old) {
             case .orderedAscending:
                 return .rejected(CRLRejection(.older, "older than the CRL in use (\(describe(crl)) < \(describe(old)))"))
@@ -161,8 +191,17 @@ public enum CRLValidation {
                 break
             }
         }
-        return .accepted(AcceptedCRL(der: der, crlNumber: crlNumber(crl), thisUpdate: thisUpdate,
+        return .accepted(AcceptedCRL(der: nil, crlNumber: crlNumber(crl), thisUpdate: thisUpdate,
                                      nextUpdate: crl.nextUpdate, entries: crl.entryCount))
+    }
+
+    private static func sameSignature(_ a: X509RevocationList, _ b: X509RevocationList) -> Bool {
+        var signatureA: UnsafePointer<ASN1_BIT_STRING>?
+        var signatureB: UnsafePointer<ASN1_BIT_STRING>?
+        X509_CRL_get0_signature(a.pointer, &signatureA, nil)
+        X509_CRL_get0_signature(b.pointer, &signatureB, nil)
+        guard let signatureA, let signatureB else { return false }
+        return ASN1_STRING_cmp(signatureA, signatureB) == 0
     }
 
     // MARK: - helpers

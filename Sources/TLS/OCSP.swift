@@ -54,6 +54,12 @@ public struct OCSPAnswer: Sendable, Equatable {
     /// Absent when the responder always has newer information (RFC 6960 4.2.2.1).
     public var nextUpdate: Date?
 
+    public init(status: Status, thisUpdate: Date, nextUpdate: Date?) {
+        self.status = status
+        self.thisUpdate = thisUpdate
+        self.nextUpdate = nextUpdate
+    }
+
     /// The label a metric or a log line carries.
     public var statusName: String {
         switch status {

@@ -18,7 +18,8 @@ final class RouterWorld: @unchecked Sendable {
     let router = Router(accessLog: false)
     static let cardKey = TestKey.rsa(bits: 2048)
 
-    init(oidc: Bool = false) throws {
+    /// `trust`: more `[trust]` lines (after `ca_bundle`).
+    init(oidc: Bool = false, trust: String = "") throws {
         let serverKey = TestKey.ecP256()
         dir.write("server.pem", TestPKI.server(["localhost"], issuer: ca, key: serverKey).pem + ca.pem)
         dir.write("server.key", serverKey.pem)
@@ -39,6 +40,7 @@ final class RouterWorld: @unchecked Sendable {
 
             [trust]
             ca_bundle = "ca.pem"
+            \(trust)
             """
         if oidc {
             try FileManager.default.createDirectory(atPath: "\(dir.path)/state", withIntermediateDirectories: true,

@@ -222,6 +222,50 @@ def test_check_config_reports_five_mistakes_in_one_run(fresh_gateways, tmp_path)
     assert len(problem_lines) >= 5, output
 
 
+def test_check_config_warns_about_a_ca_nothing_can_tell_revoked_cards_of(fresh_gateways, tmp_path):
+    gw = new_gateway(fresh_gateways, "check-unsourced")
+    config = _good_config(gw, tmp_path)
+    gw.install_trust(crl_cas=["root1", "root1b", "legacy", "intermediate"])  # root2 has no CRL
+    root2 = gw.pki.manifest["cas"]["root2"]
+    rc, output = _check_config(_write_config(gw, config))
+    assert rc == 0, output  # a warning: the service still starts
+    warnings = [line for line in output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, output
+    assert "no revocation source" in warnings[0] and root2["subject"] in warnings[0], output
+    assert "best-effort" in warnings[0] and "without any revocation check" in warnings[0], output
+    assert output.strip().endswith("(with 1 warning)"), output
+
+    config["trust"]["revocation"] = "require"
+    rc, output = _check_config(_write_config(gw, config))
+    assert rc == 0 and "is refused" in output, output
+
+    # A CRL the refresher downloads, or OCSP, is a source.
+    os.makedirs(os.path.join(gw.dir, "state"), exist_ok=True)
+    refreshed = dict(config, server=dict(config["server"], state_dir="state"),
+                     trust=dict(config["trust"], crl_refresh=True))
+    extra = '\n[trust.crl_sources]\n"%s" = "http://127.0.0.1:1/root2.crl"\n' % root2["sha256"]
+    rc, output = _check_config(_write_config(gw, refreshed, extra))
+    assert rc == 0 and "warning" not in output, output
+    config["trust"]["ocsp"] = "prefer"
+    rc, output = _check_config(_write_config(gw, config))
+    assert rc == 0 and "warning" not in output, output
+    # A responder for a CA the bundle does not have is named (it may come with a list import).
+    extra = '\n[trust.ocsp_responders]\n"%s" = "http://127.0.0.1:1/ocsp"\n' % ("AB" * 32)
+    rc, output = _check_config(_write_config(gw, config, extra))
+    assert rc == 0 and "trust.ocsp_responders" in output and "no CA" in output, output
+    # And a responder that is not http:// is a mistake.
+    extra = '\n[trust.ocsp_responders]\n"%s" = "https://ocsp.invalid/"\n' % root2["sha256"]
+    rc, output = _check_config(_write_config(gw, config, extra))
+    assert rc != 0 and "trust.ocsp_responders" in output and "http://" in output, output
+
+    # The gateway says so when it starts.
+    config["trust"]["ocsp"] = "off"
+    _write_config(gw, config)
+    gw.start(config)
+    event = gw.wait_event(lambda e: e.get("event") == "revocation_source_missing")
+    assert event["count"] == 1 and root2["subject"] in event["detail"], event
+
+
 def test_check_config_refuses_a_group_readable_key(fresh_gateways, tmp_path):
     gw = new_gateway(fresh_gateways, "check-group")
     config = _good_config(gw, tmp_path)
@@ -411,14 +455,14 @@ def test_demo_reaches_ready_and_its_curl_lines_work(tmp_path):
 
 # ---- 5. CRL refresh ---------------------------------------------------------------------------
 
-def _refresh_gateway(factory, pki, tmp_path, name):
+def _refresh_gateway(factory, pki, tmp_path, name, trust=None):
     server = CRLServer(tmp_path / ("served-" + name))
     root1 = pki.ca("root1")
     server.publish("root1.crl", root1["crl_der"])  # what the gateway already has
     gw = new_gateway(factory, name)
     os.makedirs(os.path.join(gw.dir, "state"), exist_ok=True)
     config = gw.make_config(server={"state_dir": "state"},
-                            trust={"crl_refresh": True, "crl_refresh_interval": 1, "crl_fetch_timeout": 5})
+                            trust=dict({"crl_refresh": True, "crl_refresh_interval": 1, "crl_fetch_timeout": 5}, **(trust or {})))
     config["admin"] = {"address": "127.0.0.1:0"}
     extra = '[trust.crl_sources]\n"%s" = "%s"\n' % (root1["sha256"], server.url("root1.crl"))
     gw.start(config, extra_toml=extra)
@@ -521,6 +565,36 @@ def test_crl_refresh_refuses_a_wrong_key_and_an_older_crl(fresh_gateways, pki, t
             server.close()
         except Exception:
             pass
+
+
+def test_crl_refresh_refuses_a_download_past_crl_max_size_and_keeps_the_crl_in_use(fresh_gateways, pki, tmp_path):
+    # A CRL of 400 entries (about 17 KB) fits in 64 KB; one of
+    # 2,000 entries does not.
+    gw, server, stored = _refresh_gateway(fresh_gateways, pki, tmp_path, "refresh-size", trust={"crl_max_size": 65536})
+    try:
+        mark = gw.mark()
+        fits = pki.make_crl("root1", ["revoked", "ok2"], path=str(tmp_path / "root1-fits.der"), der=True,
+                            last_update=ops_helpers.recent_last_update(), filler=400)
+        assert 10000 < os.path.getsize(fits) < 65536
+        server.publish("root1.crl", fits)
+        updated = _refresh_event(gw, mark, "updated")
+        assert updated["bytes"] == os.path.getsize(fits), updated
+        gw.wait_event(lambda e: e.get("event") == "reload" and e.get("result") == "ok", start=mark)
+
+        mark = gw.mark()
+        large = pki.make_crl("root1", ["revoked"], path=str(tmp_path / "root1-large.der"), der=True,
+                             last_update=ops_helpers.recent_last_update(1), filler=2000)
+        assert os.path.getsize(large) > 65536
+        server.publish("root1.crl", large)
+        failed = _refresh_event(gw, mark, "failed")
+        assert "65536" in failed["error"] or "large" in failed["error"].lower(), failed
+        with open(stored, "rb") as handle, open(fits, "rb") as expected:
+            assert handle.read() == expected.read(), "the CRL in use was replaced"
+        # Nothing half-written is left beside it, and ok2 stays revoked.
+        assert os.listdir(os.path.dirname(stored)) == [os.path.basename(stored)]
+        assert harness.whoami(pki, gw, "ok2")["verdict"]["reason"] == "revoked"
+    finally:
+        server.close()
 
 
 def _ca_with_distribution_point(url):

@@ -21,7 +21,7 @@ import secrets
 import sys
 
 from cryptography import x509
-from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
+from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID, AuthorityInformationAccessOID
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa, ec, padding
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -335,7 +335,7 @@ class PKI:
                       key=None, sha1=False, not_before=None, not_after=None, gn_sn=True,
                       organisation=True, ou=None, signature_cert=False, crl_dp=False,
                       omocode_level=0, corrupt=False, expected_legacy=None, profile_reason=None,
-                      note=""):
+                      note="", ocsp_url=None):
         surname, given, birth, female, belfiore = person
         cf = codicefiscale.codice_fiscale(surname, given, birth, female, belfiore)
         if omocode_level:
@@ -389,6 +389,9 @@ class PKI:
             builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
                 [x509.UniformResourceIdentifier("http://crl.%s.invalid/%s.crl" % (issuer_name, issuer_name))],
                 None, None, None)]), critical=False)
+        if ocsp_url:
+            builder = builder.add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))]), critical=False)
         cert = _sign_sha1(builder, issuer.key) if sha1 else builder.sign(issuer.key, hashes.SHA256())
         if corrupt:
             cert = _corrupt_signature(cert)
@@ -428,6 +431,37 @@ class PKI:
         }
         self.manifest["citizens"][name] = entry
         return cert, key
+
+    def make_card(self, name, issuer_name="root1", **options):
+        """One more good card after generation (a test's own), with the next generated person.
+
+        Options as `_make_citizen` (`ocsp_url=` puts an OCSP responder in its Authority
+        Information Access). Returns the manifest entry with absolute paths."""
+        now = _now()
+        person = self._person(len(_PEOPLE) + 100 + len(self.manifest["citizens"]))
+        self._make_citizen(name, "ok", issuer_name, person, now, "ok", **options)
+        return self.citizen(name)
+
+    def make_ocsp_responder(self, ca_name, name, ocsp_signing=True, days=30):
+        """A delegated OCSP responder certificate issued by `ca_name` (with id-kp-OCSPSigning
+        unless told otherwise); returns (cert path, key path)."""
+        ca = self.cas[ca_name]
+        now = _now()
+        key = rsa.generate_private_key(65537, 2048)
+        builder = (x509.CertificateBuilder()
+                   .subject_name(_name([("C", "IT"), ("O", "cns-gateway tests"), ("CN", name)]))
+                   .issuer_name(ca.cert.subject).public_key(key.public_key()).serial_number(_serial())
+                   .not_valid_before(now - DAY).not_valid_after(now + days * DAY)
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                   .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+                                  critical=True)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
+                                  critical=False))
+        if ocsp_signing:
+            builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
+        cert = builder.sign(ca.key, hashes.SHA256())
+        return (self.path(self._write("ocsp/%s.pem" % name, _pem(cert))),
+                self.path(self._write("ocsp/%s.key" % name, _key_pem(key))))
 
     # ---- CRLs ----------------------------------------------------------------------------
 

@@ -28,7 +28,33 @@ public enum ConfigCheck {
         } catch {
             return Report(problems: error.problems.map(\.description) + permissionProblems, warnings: [])
         }
-        return Report(problems: problems(config, path: path, permissionProblems: permissionProblems), warnings: warnings(config, path: path))
+        let (problems, trust) = problems(config, path: path, permissionProblems: permissionProblems)
+        return Report(problems: problems, warnings: warnings(config, path: path) + (trust.map { revocationWarnings(config, trust: $0, path: path) } ?? []))
+    }
+
+    /// A CA of the bundle whose cards nothing can tell revoked: no CRL loaded, none the refresher
+    /// would fetch, and OCSP off. Under best-effort its cards are accepted unchecked; under
+    /// require they are all refused.
+    static func revocationWarnings(_ config: GatewayConfig, trust: TrustStore, path: String) -> [String] {
+        // A responder for a CA the bundle does not have (yet: a trusted-list import may bring it).
+        let known = Set(trust.authorities.map(\.sha256))
+        let unused = config.ocsp.responders.keys.sorted().filter { !known.contains($0) }.map {
+            "\(path): trust.ocsp_responders.\"\($0)\": no CA of trust.ca_bundle or of the imported trusted list has this SHA-256"
+        }
+        guard !config.ocsp.enabled else { return unused }
+        let refreshed: Set<String>
+        if let refresh = config.crlRefresh, let cas = try? CRLValidation.bundleCAs(config.trust) {
+            refreshed = Set(cas.filter { CRLRefresher.source(for: $0, in: cas, settings: refresh) != nil }.map(\.fingerprint))
+        } else {
+            refreshed = []
+        }
+        let consequence = config.trust.revocation == .require
+            ? "every card it issued is refused (revocation = \"require\")"
+            : "its cards are accepted without any revocation check (revocation = \"best-effort\")"
+        return unused + trust.authorities.filter { !$0.hasCRL && !refreshed.contains($0.sha256) }.map { authority in
+            "\(path): trust: no revocation source for CA \"\(authority.subject)\" (SHA-256 \(authority.sha256)): no CRL in trust.crls, "
+                + "none to download (crl_refresh, trust.crl_sources), ocsp = \"off\"; \(consequence)"
+        }
     }
 
     /// What loads but cannot work as meant: the configuration's own warnings (a CIE facing a
@@ -41,13 +67,13 @@ public enum ConfigCheck {
         return warnings
     }
 
-    private static func problems(_ config: GatewayConfig, path: String, permissionProblems: [String]) -> [String] {
+    private static func problems(_ config: GatewayConfig, path: String, permissionProblems: [String]) -> ([String], TrustStore?) {
         var problems = permissionProblems
         let trust: TrustStore
         do {
             trust = try TrustStore(config.trust)
         } catch {
-            return problems + ["\(path): trust: \(error.reason)"]
+            return (problems + ["\(path): trust: \(error.reason)"], nil)
         }
         for (i, listener) in config.listeners.enumerated() where !listener.isPlainHTTP {
             do {
@@ -64,7 +90,7 @@ public enum ConfigCheck {
                 problems.append("\(path): trust.crl_sources.\"\(fingerprint)\": no CA of trust.ca_bundle or of the imported trusted list has this SHA-256")
             }
         }
-        return problems
+        return (problems, trust)
     }
 
     /// A TLS private key readable by anyone but its owner is refused: a leaked key lets

@@ -22,16 +22,17 @@ import TLS
 public struct CRLRefreshSettings: Sendable, Equatable {
     public var interval: Double = 3600
     public var timeout: Double = 15
+    /// The largest CRL downloaded (`crl_max_size`, bytes): national CAs publish CRLs of tens of
+    /// megabytes; a response past this is cut off and the CRL in use stays.
+    public var maxSize: Int = 200 << 20
     /// Absolute path; appended to `trust.crls` once it exists.
     public var directory: String
     /// Lowercase hex SHA-256 of a CA certificate -> http:// URL of its CRL.
     public var sources: [String: String] = [:]
 
     /// The `[trust]` keys this file owns (added to the table's allowed keys).
-    static let keys: Set<String> = ["crl_refresh", "crl_refresh_interval", "crl_directory", "crl_fetch_timeout", "crl_sources"]
-
-    /// Largest CRL accepted: national CAs publish CRLs of tens of megabytes.
-    static let maxBytes = 64 << 20
+    static let keys: Set<String> = ["crl_refresh", "crl_refresh_interval", "crl_directory", "crl_fetch_timeout", "crl_sources",
+                                    "crl_max_size"]
 
     /// Reads the refresh keys of `[trust]`; nil when `crl_refresh` is off. Adds the
     /// directory to `trust.crls` when it exists (on the first start the refresher creates
@@ -41,6 +42,7 @@ public struct CRLRefreshSettings: Sendable, Equatable {
         let enabled = reader.bool(trust, "crl_refresh", path: "trust", default: false)
         let interval = reader.double(trust, "crl_refresh_interval", path: "trust", default: 3600, range: 1...604_800)
         let timeout = reader.double(trust, "crl_fetch_timeout", path: "trust", default: 15, range: 1...300)
+        let maxSize = reader.double(trust, "crl_max_size", path: "trust", default: Double(200 << 20), range: 1024...Double(4 << 30))
         var sources: [String: String] = [:]
         if let value = trust["crl_sources"] {
             if case .table(let entries) = value {
@@ -91,7 +93,7 @@ public struct CRLRefreshSettings: Sendable, Equatable {
                 return nil
             }
         }
-        return CRLRefreshSettings(interval: interval, timeout: timeout, directory: directory, sources: sources)
+        return CRLRefreshSettings(interval: interval, timeout: timeout, maxSize: Int(maxSize), directory: directory, sources: sources)
     }
 }
 
@@ -169,9 +171,13 @@ final class CRLRefresher: Sendable {
                 continue
             }
             var fields: Logger.Metadata = ["ca": "\(ca.subject)", "ca_sha256": "\(ca.fingerprint)", "url": "\(url)"]
-            let body: [UInt8]
+            // The download goes straight to a temporary file beside the CA's CRL, is checked
+            // there, and replaces the CRL only if it passes: never the whole body in memory.
+            let file = "\(settings.directory)/\(ca.fingerprint).crl"
+            let writer: AtomicFileWriter
             do {
-                body = try CRLFetch.get(url, timeout: settings.timeout, maxBytes: CRLRefreshSettings.maxBytes)
+                writer = try AtomicFileWriter(path: file)
+                try CRLFetch.download(url, timeout: settings.timeout, maxBytes: settings.maxSize, into: writer)
             } catch {
                 failed = true
                 fields["result"] = "failed"
@@ -180,8 +186,10 @@ final class CRLRefresher: Sendable {
                 logger.warning("crl_refresh", metadata: fields)
                 continue
             }
-            let current = CRLValidation.currentCRL(of: ca, in: searchPaths)
-            switch CRLValidation.check(body, ca: ca, current: current) {
+            fields["bytes"] = .stringConvertible(writer.count)
+            let outcome = CRLValidation.check(file: writer.temporaryPath, ca: ca, currentIn: searchPaths)
+            if case .accepted = outcome {} else { writer.abort() }
+            switch outcome {
             case .unchanged:
                 Counter(label: "cns_crl_refresh_total", dimensions: [("result", "unchanged")]).increment()
                 Self.recordSuccess(ca)
@@ -201,9 +209,8 @@ final class CRLRefresher: Sendable {
                     logger.error("crl_refresh", metadata: fields)
                 }
             case .accepted(let crl):
-                let file = "\(settings.directory)/\(ca.fingerprint).crl"
                 do {
-                    try AtomicFile.write(crl.der, to: file)
+                    try writer.commit()
                 } catch {
                     failed = true
                     fields["result"] = "failed"
@@ -247,6 +254,22 @@ enum CRLFetch {
     static func url(_ text: String) -> FetchURL? {
         guard let url = try? FetchURL(text), !url.useTLS else { return nil }
         return url
+    }
+
+    /// The body written to `writer` as it arrives (not committed: the caller checks it first).
+    static func download(_ urlText: String, timeout: Double, maxBytes: Int, into writer: AtomicFileWriter) throws(FetchError) {
+        guard let url = url(urlText) else { throw FetchError(.url, "not an http:// URL") }
+        let request = FetchRequest(url: url, headers: [
+            HTTPHeader(name: "Accept", value: "application/pkix-crl, application/x-pkcs7-crl, */*"),
+        ])
+        _ = try Fetcher.fetch(request, options: FetchOptions(deadline: Deadline(after: timeout), maxBodyBytes: maxBytes)) { (chunk) throws(FetchError) in
+            do {
+                try writer.write(chunk)
+            } catch {
+                throw FetchError(.sink, "\(writer.path): \(error)")
+            }
+        }
+        guard writer.count > 0 else { throw FetchError(.body, "\(url.origin): empty body") }
     }
 
     static func get(_ urlText: String, timeout: Double, maxBytes: Int) throws(FetchError) -> [UInt8] {

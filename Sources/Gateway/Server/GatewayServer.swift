@@ -120,6 +120,7 @@ public final class GatewayServer {
         }
         while started.load(ordering: .acquiring) < threads { usleep(1000) }
         for warning in config.warnings { logger.warning("config_warning", metadata: ["detail": "\(warning)"]) }
+        Self.logRevocationGaps(generation, logger: logger)
         logger.info("ready", metadata: [
             "loop_threads": .stringConvertible(threads),
             "ca_certificates": .stringConvertible(generation.trust.caCount),
@@ -210,6 +211,7 @@ public final class GatewayServer {
             generationNumber += 1
             shared.install(generation)
             for warning in generation.config.warnings { logger.warning("config_warning", metadata: ["detail": "\(warning)"]) }
+            Self.logRevocationGaps(generation, logger: logger)
             Counter(label: "cns_reloads_total", dimensions: [("result", "ok")]).increment()
             logger.info("reload", metadata: [
                 "result": "ok", "generation": .stringConvertible(generation.number),
@@ -247,4 +249,17 @@ final class WakerList: Sendable {
     private let mailboxes = Mutex<[Mailbox<Worker.Delivery>]>([])
     func add(_ mailbox: Mailbox<Worker.Delivery>) { mailboxes.withLock { $0.append(mailbox) } }
     func wakeAll() { for mailbox in mailboxes.withLock({ $0 }) { mailbox.wake() } }
+}
+
+extension GatewayServer {
+    /// One line per start or reload naming the CAs nothing can tell a revoked card of (no CRL,
+    /// none to fetch, OCSP off): check-config lists them one by one.
+    static func logRevocationGaps(_ generation: Generation, logger: Logger) {
+        let gaps = ConfigCheck.revocationWarnings(generation.config, trust: generation.trust, path: generation.config.file)
+        guard !gaps.isEmpty else { return }
+        logger.warning("revocation_source_missing", metadata: [
+            "count": .stringConvertible(gaps.count),
+            "detail": "\(gaps.prefix(5).joined(separator: " | "))\(gaps.count > 5 ? " | and \(gaps.count - 5) more (cns-gateway check-config lists them)" : "")",
+        ])
+    }
 }
