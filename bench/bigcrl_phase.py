@@ -206,6 +206,9 @@ def run_phase(kind, server, material, variants, loadgen, cards, p, public_health
         fig["bigcrl_reload_median_s"] = sorted(reload_times)[len(reload_times) // 2]
         fig["bigcrl_healthz_max_ms"] = max(latencies) * 1000
         fig["bigcrl_rss_reloads_kib"] = server.rss_kib()
+        # The high-water mark over the first load and every reload: what a reload costs in
+        # memory while the old and the new trust both exist.
+        fig["bigcrl_rss_peak_kib"] = server.rss_kib("VmHWM")
     finally:
         server.stop()
     return fig
