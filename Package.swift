@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+let xmlsecIncludes = ["-I/usr/include/xmlsec1", "-I/usr/include/libxml2"]
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
@@ -27,14 +28,16 @@ let package = Package(
         // C: system libraries and the shims for what Swift cannot import.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl",
                        providers: [.apt(["libssl-dev"])]),
-        .systemLibrary(name: "CPCSC", pkgConfig: "libpcsclite",
-                       providers: [.apt(["libpcsclite-dev"])]),
+        // libpcsclite-dev, without pkg-config for the same reason as CXMLSec (its -pthread).
+        .systemLibrary(name: "CPCSC"),
         .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
         .target(name: "CLinux"),
         // xmlsec over libxml2 with its OpenSSL backend: the trusted list's XML signature.
-        .systemLibrary(name: "CXMLSec", pkgConfig: "xmlsec1-openssl",
-                       providers: [.apt(["libxmlsec1-dev"])]),
-        .target(name: "CXMLSecShims", dependencies: ["CXMLSec"]),
+        // libxmlsec1-dev. Not through pkg-config: SwiftPM keeps only its -I and -L flags and
+        // warns about the rest (the -D flags, which CXMLSecConfig.h sets instead); the two
+        // include directories are Debian's.
+        .systemLibrary(name: "CXMLSec"),
+        .target(name: "CXMLSecShims", dependencies: ["CXMLSec"], cSettings: [.unsafeFlags(xmlsecIncludes)]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
         // libpq is loaded on first use (dlopen), not linked: see Sources/CPostgres.
@@ -70,7 +73,7 @@ let package = Package(
         .target(name: "TrustList", dependencies: [
             "CXMLSec", "CXMLSecShims", "TLS", "JSON", "Posix",
             .product(name: "Crypto", package: "swift-crypto"),
-        ], swiftSettings: strict),
+        ], swiftSettings: strict + [.unsafeFlags(xmlsecIncludes.flatMap { ["-Xcc", $0] })]),
         .target(name: "Gateway", dependencies: [
             "Posix", "EventLoop", "TLS", "Outbound", "TrustList", "HTTP1", "JSON", "ProxyProtocol", "ForwardedHeaders", "CNS", "Pages", "OIDC", "Store",
             .product(name: "Logging", package: "swift-log"),
@@ -83,7 +86,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
-        .target(name: "SmartCard", dependencies: ["CPCSC", "CNS"], swiftSettings: strict),
+        .target(name: "SmartCard", dependencies: ["CPCSC", "CNS"],
+                swiftSettings: strict + [.unsafeFlags(["-Xcc", "-I/usr/include/PCSC"])]),
         .target(name: "VirtualCard", dependencies: [
             "SmartCard", "CNS", "TLS", "Posix", "COpenSSL", "COpenSSLShims",
         ], swiftSettings: strict),
