@@ -218,3 +218,18 @@ def test_a_login_on_a_card_the_responder_revoked_gets_no_code(pki, world, fresh_
                            and e.get("reason") == "revoked")
     finally:
         rp.close()
+
+
+def test_inspect_cert_asks_the_responder_as_a_login_would(pki, world, require):
+    import json
+    import subprocess
+    from harness import gateway_binary
+    for name, reason, source in (("good", "ok", "ocsp"), ("revoked", "revoked", "ocsp"),
+                                 ("unknown", "revocation_unavailable", "ocsp")):
+        proc = subprocess.run([gateway_binary(), "inspect-cert", "--json", "--config", require.config_path,
+                               world["cards"][name]["cert"]], capture_output=True, text=True, timeout=30)
+        report = json.loads(proc.stdout)
+        assert report["reason"] == reason and report["chain"]["revocation_source"] == source, (name, report)
+        assert proc.returncode == (0 if reason == "ok" else 3), proc
+        if reason == "revocation_unavailable":
+            assert "does not know" in report["ocsp_failure"], report

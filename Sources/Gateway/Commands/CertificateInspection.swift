@@ -16,16 +16,30 @@ public enum CertificateInspection {
         let leaf = certificates[0]
         var profile = ProfileSettings()
         var chain: CertificateVerdict? = nil
+        var source: RevocationSource? = nil
+        var ocspFailure: String? = nil
         if let configPath {
             let config = try GatewayConfig.load(path: configPath)
             profile = config.profile
             let trust = try TrustStore(config.trust)
-            chain = trust.verify(leafDER: leaf, intermediatesDER: Array(certificates.dropFirst()))
+            let intermediates = Array(certificates.dropFirst())
+            var verified = trust.verify(leafDER: leaf, intermediatesDER: intermediates)
+            source = OCSPJudgement.crlSource(verified)
+            // With [trust] ocsp on, the card's responder is asked as at a login (no cache).
+            if OCSPJudgement.wanted(verified, settings: config.ocsp) {
+                let outcome = trust.ocspQuestion(leafDER: leaf, intermediatesDER: intermediates)
+                    .map { OCSPClient.ask($0, settings: config.ocsp, cache: OCSPCache()) } ?? .failed("the issuing CA was not found")
+                let combined = OCSPJudgement.combine(verified, outcome, mode: config.ocsp.mode)
+                (verified, source, ocspFailure) = (combined.chain, combined.source, combined.failure)
+            }
+            chain = verified
         }
         let peer = PeerCertificate(der: leaf)
         // Without a trust configuration only the profile can be judged.
         let chainVerdict = chain ?? CertificateVerdict(reason: .ok, opensslCode: 0)
-        let verdict = CardVerdict.evaluate(chain: chainVerdict, peer: peer, profile: profile)
+        var verdict = CardVerdict.evaluate(chain: chainVerdict, peer: peer, profile: profile)
+        verdict.revocationSource = source
+        verdict.ocspFailure = ocspFailure
         let report = VerdictReport(verdict: verdict, chainChecked: chain != nil)
         if json {
             return Output(text: JSONValue.object(report.dictionary(file: file)).prettyText, accepted: verdict.accepted)
@@ -48,8 +62,10 @@ struct VerdictReport {
         if let peer = verdict.peer { out["certificate"] = .object(Self.certificateDictionary(peer)) }
         out["chain"] = chainChecked
             ? ["reason": .string(verdict.chain.reason.rawValue), "openssl_code": .int(Int(verdict.chain.opensslCode)),
-               "openssl_error": .string(verdict.chain.opensslError)]
+               "openssl_error": .string(verdict.chain.opensslError),
+               "revocation_source": verdict.revocationSource.map { .string($0.rawValue) } ?? .null]
             : .null
+        if let failure = verdict.ocspFailure { out["ocsp_failure"] = .string(failure) }
         if let rejection = verdict.rejection {
             out["profile"] = ["reason": .string(rejection.reason.rawValue), "detail": .string(rejection.detail)]
         } else {
@@ -115,6 +131,16 @@ struct VerdictReport {
         }
         if chainChecked {
             lines.append("  chain:     \(verdict.chain.reason.rawValue) (OpenSSL \(verdict.chain.opensslCode): \(verdict.chain.opensslError))")
+            if let source = verdict.revocationSource {
+                let meaning = switch source {
+                case .crl: "the CA's CRL"
+                case .ocsp: "the CA's OCSP responder"
+                case .cache: "an earlier OCSP answer"
+                case .none: "none (best-effort: no current CRL)"
+                }
+                lines.append("  revocation: \(meaning)")
+            }
+            if let failure = verdict.ocspFailure { lines.append("  OCSP:      no usable answer: \(failure)") }
         } else {
             lines.append("  chain:     not checked (give --config to check trust and revocation)")
         }
