@@ -292,7 +292,9 @@ def test_tls13_only_is_warned_about_and_the_pages_say_a_cie_cannot_log_in(pki, g
     proc = subprocess.run([gateway_binary(), "check-config", "--config", gw_tls13.config_path],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    warnings = [line for line in proc.stdout.splitlines() if line.startswith("warning: ")]
+    # (The real CIE roots of the session's bundle have no CRL here: warned about too.)
+    warnings = [line for line in proc.stdout.splitlines()
+                if line.startswith("warning: ") and "no revocation source" not in line]
     assert len(warnings) == 1 and "listener[0].tls_versions" in warnings[0] and "CIE" in warnings[0], proc.stdout
     assert gw_tls13.find_events("config_warning"), gw_tls13.log_tail()
     for path, table in (("/", IT), ("/cie", IT), ("/?lang=en", EN)):
