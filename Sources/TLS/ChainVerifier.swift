@@ -53,7 +53,9 @@ enum ChainVerifier {
         OpenSSLErrorQueue.clear()
         let decisive = record.decisive
         X509_STORE_CTX_set_error(storeCtx, decisive)
-        return CertificateVerdict(reason: CertificateReason.from(verifyError: decisive), opensslCode: decisive)
+        var verdict = CertificateVerdict(reason: CertificateReason.from(verifyError: decisive), opensslCode: decisive)
+        verdict.authority = CertificateVerdict.authority(builtIn: storeCtx)
+        return verdict
     }
 
     /// RSA-1024 keys and SHA-1 signatures anywhere in the chain (except the trust

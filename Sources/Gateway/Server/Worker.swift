@@ -272,19 +272,24 @@ final class Worker {
         logger.info("request", metadata: metadata)
     }
 
-    /// Where a route judged a connection's card: logged and counted once per connection. An
-    /// unknown issuer's name is chosen by whoever made the certificate, so it never becomes a
-    /// metric label.
+    /// Where a route judged a connection's card: logged and counted once per connection. The
+    /// `issuer` label names the CA of the bundle the chain was built to, or `other`: the
+    /// certificate's own issuer name is chosen by whoever made it (a forged intermediate can
+    /// claim a real root and still be judged `bad_signature`), and every new label value is a
+    /// time series kept for ever.
     func recordCardVerdict(_ verdict: CardVerdict, on connection: Connection) {
-        let issuer = verdict.peer == nil ? "none"
-            : verdict.chain.reason == .unknownIssuer ? "unknown" : (verdict.peer?.issuer ?? "none")
+        let issuer = verdict.peer == nil ? "none" : shared.generation.issuerLabel(verdict.chain.authority)
         metrics.login(reason: verdict.reason, issuer: issuer)
         var fields: Logger.Metadata = [
             "listener": "\(connection.listener.name)", "client": "\(connection.loggedClient)",
             "reason": "\(verdict.reason)", "issuer": "\(issuer)", "via": "\(verdict.origin.via)",
         ]
         if let proxy = verdict.origin.proxy { fields["proxy"] = "\(proxy)" }
-        if let peer = verdict.peer { fields["serial"] = "\(peer.serialHex)" }
+        if let peer = verdict.peer {
+            fields["serial"] = "\(peer.serialHex)"
+            // A log line may say what the certificate claims; a metric label may not.
+            fields["certificate_issuer"] = "\(peer.issuer)"
+        }
         if let kind = verdict.kind { fields["card_kind"] = "\(kind.rawValue)" }
         if let detail = verdict.rejection?.detail ?? verdict.detail { fields["detail"] = "\(detail)" }
         logger.info("certificate_verdict", metadata: fields)
