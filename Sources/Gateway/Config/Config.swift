@@ -69,9 +69,20 @@ public struct Limits: Sendable, Equatable {
     public var maxConnectionAge: Double = 600
 }
 
+/// One blocking pool's threads and queue bound (`[server] login_threads`, `login_queue`, ...).
+public struct PoolSize: Sendable, Equatable {
+    public var threads: Int
+    public var queue: Int
+}
+
 public struct GatewayConfig: Sendable {
     public var file: String
     public var loopThreads: Int = 0
+    /// The pool for the browser's steps of a login (`/authorize`, `/logout`); read at start only.
+    public var loginPool = PoolSize(threads: 8, queue: 1024)
+    /// The pool for what relying parties' back ends call (`/token`, `/introspect`, `/revoke`,
+    /// `/userinfo`, discovery, JWKS); read at start only.
+    public var backChannelPool = PoolSize(threads: 8, queue: 1024)
     public var drainTimeout: Double = 10
     public var logLevel: String = "info"
     public var logFormat: LogFormat = .auto
@@ -126,8 +137,16 @@ extension GatewayConfig {
 
         var config = GatewayConfig(file: file, trust: TrustSources(caBundle: "", crls: [], revocation: .bestEffort, legacyIssuers: []))
 
-        if let server = reader.optionalTable(root, "server", allowed: ["loop_threads", "drain_timeout", "state_dir"]) {
+        if let server = reader.optionalTable(root, "server", allowed: [
+            "loop_threads", "drain_timeout", "state_dir", "login_threads", "login_queue", "back_channel_threads", "back_channel_queue",
+        ]) {
             config.loopThreads = reader.int(server, "loop_threads", path: "server", default: 0, range: 0...256)
+            config.loginPool = PoolSize(
+                threads: reader.int(server, "login_threads", path: "server", default: config.loginPool.threads, range: 1...256),
+                queue: reader.int(server, "login_queue", path: "server", default: config.loginPool.queue, range: 1...1_000_000))
+            config.backChannelPool = PoolSize(
+                threads: reader.int(server, "back_channel_threads", path: "server", default: config.backChannelPool.threads, range: 1...256),
+                queue: reader.int(server, "back_channel_queue", path: "server", default: config.backChannelPool.queue, range: 1...1_000_000))
             config.stateDirectory = reader.path(server, "state_dir", path: "server", required: false, mustBe: .directory)
             config.drainTimeout = reader.double(server, "drain_timeout", path: "server", default: 10, range: 0...3600)
         }

@@ -23,7 +23,14 @@ struct Router: Sendable {
     /// (database writes, slow secret hashes), each with the reason code the access log carries.
     enum RouteResult {
         case response(HTTPResponse, reason: String?)
-        case deferred(reason: String?, work: @Sendable () -> HTTPResponse)
+        case deferred(reason: String?, lane: Lane, work: @Sendable () -> HTTPResponse)
+    }
+
+    /// Which bounded pool deferred work waits in: a citizen's login, or a relying party's back
+    /// channel, so a flood of one (wrong client secrets and their slow hash) cannot queue the other.
+    enum Lane: String, Sendable {
+        case login
+        case backChannel = "back_channel"
     }
 
     /// The card's verdict under the trust generation current now (a reload since the handshake
@@ -83,7 +90,7 @@ struct Router: Sendable {
                 cookieHeader: request.header("Cookie"),
                 basePath: context.pathPrefix)
             let router = self
-            return .deferred(reason: card?.reason) {
+            return .deferred(reason: card?.reason, lane: oidc.lane(request)) {
                 oidc.handle(request, context: oidcContext) ?? router.errorResponse(status: 404, message: "not found")
             }
         }

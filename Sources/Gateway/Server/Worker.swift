@@ -25,7 +25,7 @@ final class Worker {
     let shared: SharedState
     let listeners: [BoundListener]
     let router: Router
-    let pool: BlockingPool
+    let pools: BlockingPools
     let logger: Logger
     let metrics = MetricsRecorder()
     /// How long a deferred handler may take before the client gets a 503.
@@ -36,14 +36,14 @@ final class Worker {
     private var drainingHandled = false
     private var closedSinceTrim = 0
 
-    init(id: Int, shared: SharedState, listeners: [BoundListener], router: Router, pool: BlockingPool,
+    init(id: Int, shared: SharedState, listeners: [BoundListener], router: Router, pools: BlockingPools,
          heartbeat: LoopHeartbeats.Beat) throws(Errno) {
         self.id = id
         self.loop = try Loop(heartbeat: heartbeat)
         self.shared = shared
         self.listeners = listeners
         self.router = router
-        self.pool = pool
+        self.pools = pools
         var logger = Logger(label: "cns-gateway.worker")
         logger[metadataKey: "worker"] = "\(id)"
         self.logger = logger
@@ -161,13 +161,18 @@ final class Worker {
 
     // MARK: deferred work
 
-    /// Runs `work` on the blocking pool; its response comes back through the mailbox.
-    func runOffLoop(_ work: @escaping @Sendable () -> HTTPResponse, for connection: Connection, method: String, path: String,
-               started: UInt64, reason: String?) {
+    /// Runs `work` on the lane's blocking pool; its response comes back through the mailbox.
+    func runOffLoop(_ work: @escaping @Sendable () -> HTTPResponse, lane: Router.Lane, for connection: Connection, method: String,
+                    path: String, started: UInt64, reason: String?) {
         let slot = connection.slot
         let mailbox = loop.mailbox
+        let pool = pools.pool(for: lane)
         guard let ticket = pool.submit({ mailbox.post(Delivery(slot: slot, response: work())) }) else {
-            logger.error("backend_busy", metadata: ["client": "\(connection.loggedClient)", "path": "\(path)", "queued": .stringConvertible(pool.queued)])
+            metrics.backendBusy(pool: lane.rawValue)
+            logger.error("backend_busy", metadata: [
+                "client": "\(connection.loggedClient)", "path": "\(path)", "pool": "\(lane.rawValue)",
+                "queued": .stringConvertible(pool.queued),
+            ])
             finish(connection, method: method, path: path, started: started,
                    response: router.unavailable(retryAfter: 1), reason: reason)
             return
