@@ -67,6 +67,11 @@ public struct Limits: Sendable, Equatable {
     /// the response that finds it older, so a browser cannot hold a connection (and the card
     /// it presented once) for ever.
     public var maxConnectionAge: Double = 600
+    /// New connections a second each loop thread accepts on each listener (the admin listener
+    /// excepted); 0 = no bound. See AcceptBudget.swift.
+    public var acceptRate: Double = 500
+    /// New connections a loop thread accepts at once, above the rate, after a quiet moment.
+    public var acceptBurst: Int = 1000
 }
 
 /// One blocking pool's threads and queue bound (`[server] login_threads`, `login_queue`, ...).
@@ -251,6 +256,7 @@ extension GatewayConfig {
         if let limits = reader.optionalTable(root, "limits", allowed: [
             "handshake_timeout", "header_timeout", "idle_timeout", "max_connections",
             "max_connections_per_client", "max_header_bytes", "max_body_bytes", "max_connection_age",
+            "accept_rate", "accept_burst",
         ]) {
             var l = Limits()
             l.handshakeTimeout = reader.double(limits, "handshake_timeout", path: "limits", default: l.handshakeTimeout, range: 0.1...600)
@@ -262,6 +268,8 @@ extension GatewayConfig {
             l.maxHeaderBytes = reader.int(limits, "max_header_bytes", path: "limits", default: l.maxHeaderBytes, range: 1024...1_048_576)
             l.maxBodyBytes = reader.int(limits, "max_body_bytes", path: "limits", default: l.maxBodyBytes, range: 0...104_857_600)
             l.maxConnectionAge = reader.double(limits, "max_connection_age", path: "limits", default: l.maxConnectionAge, range: 1...86_400)
+            l.acceptRate = reader.double(limits, "accept_rate", path: "limits", default: l.acceptRate, range: 0...1_000_000)
+            l.acceptBurst = reader.int(limits, "accept_burst", path: "limits", default: l.acceptBurst, range: 1...1_000_000)
             config.limits = l
         }
 

@@ -35,6 +35,10 @@ final class Worker {
     var lastSerialized: (response: HTTPResponse, keepAlive: Bool, head: Bool, bytes: [UInt8])?
     private var drainingHandled = false
     private var closedSinceTrim = 0
+    /// Per listener (by index): this loop's allowance of new connections, and, while it is
+    /// spent, when the loop watches the listener again.
+    private var acceptBudgets: [AcceptBudget?]
+    private var pausedUntil: [UInt64?]
 
     init(id: Int, shared: SharedState, listeners: [BoundListener], router: Router, pools: BlockingPools,
          heartbeat: LoopHeartbeats.Beat) throws(Errno) {
@@ -48,6 +52,9 @@ final class Worker {
         logger[metadataKey: "worker"] = "\(id)"
         self.logger = logger
         self.readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16_384, alignment: 16)
+        let slots = (listeners.map(\.index).max() ?? -1) + 1
+        self.acceptBudgets = Array(repeating: nil, count: slots)
+        self.pausedUntil = Array(repeating: nil, count: slots)
         for listener in listeners {
             try loop.addListener(fd: listener.fd, index: listener.index)
         }
@@ -62,8 +69,9 @@ final class Worker {
                 if !drainingHandled { beginDrain() }
                 if loop.count == 0 { break }
             }
+            let wait = resumeListeners(maxWaitMilliseconds: shared.isDraining ? 100 : 1000)
             do {
-                try loop.turn(maxWaitMilliseconds: shared.isDraining ? 100 : 1000, handle) { deliveries in
+                try loop.turn(maxWaitMilliseconds: wait, handle) { deliveries in
                     for delivery in deliveries { deliver(delivery) }
                 }
             } catch {
@@ -97,16 +105,23 @@ final class Worker {
 
     private func acceptAll(_ listener: BoundListener) {
         if shared.isDraining { return }
+        let bound = shared.generation.config.limits
+        let budgeted = !listener.admin && bound.acceptRate > 0
         for _ in 0..<64 {
+            if budgeted && !takeAcceptToken(listener, bound) { return }
             let accepted: (fd: Int32, peer: SocketAddress)?
             do {
                 accepted = try Socket.accept(listener.fd)
             } catch {
                 // EMFILE/ENFILE: the kernel keeps the connection queued; back off this round.
+                if budgeted { acceptBudgets[listener.index]?.giveBack(burst: bound.acceptBurst) }
                 logger.warning("accept_failed", metadata: ["listener": "\(listener.name)", "error": "\(error)"])
                 return
             }
-            guard let (fd, peer) = accepted else { return }
+            guard let (fd, peer) = accepted else {
+                if budgeted { acceptBudgets[listener.index]?.giveBack(burst: bound.acceptBurst) }
+                return
+            }
             let generation = shared.generation
             let settings = generation.listener(named: listener.name)
             if settings == nil && !listener.admin {
@@ -144,6 +159,47 @@ final class Worker {
             }
             drive(connection)
         }
+    }
+
+    /// One token of this loop's allowance for `listener`; when it is spent, the loop stops
+    /// watching the listener until the next token is due (`resumeListeners`). Level-triggered
+    /// epoll would otherwise report the waiting connections on every turn.
+    private func takeAcceptToken(_ listener: BoundListener, _ limits: Limits) -> Bool {
+        let now = Posix.Process.monotonicNanoseconds()
+        var budget = acceptBudgets[listener.index] ?? AcceptBudget(burst: limits.acceptBurst, now: now)
+        let taken = budget.take(now: now, rate: limits.acceptRate, burst: limits.acceptBurst)
+        acceptBudgets[listener.index] = budget
+        if !taken {
+            loop.removeListener(fd: listener.fd)
+            pausedUntil[listener.index] = budget.nextToken(now: now, rate: limits.acceptRate)
+            metrics.acceptPaused(listener: listener.name)
+        }
+        return taken
+    }
+
+    /// Watches again the listeners whose next token is due; returns how long the next turn may
+    /// wait (until the earliest of the others).
+    private func resumeListeners(maxWaitMilliseconds: Int32) -> Int32 {
+        var wait = maxWaitMilliseconds
+        let now = Posix.Process.monotonicNanoseconds()
+        for listener in listeners {
+            guard let until = pausedUntil[listener.index] else { continue }
+            if shared.isDraining {
+                pausedUntil[listener.index] = nil
+            } else if until <= now {
+                do {
+                    try loop.addListener(fd: listener.fd, index: listener.index)
+                    pausedUntil[listener.index] = nil
+                } catch {
+                    logger.error("listener_resume_failed", metadata: ["listener": "\(listener.name)", "error": "\(error)"])
+                    pausedUntil[listener.index] = now + 100_000_000
+                    wait = min(wait, 100)
+                }
+            } else {
+                wait = min(wait, Int32(clamping: (until - now + 999_999) / 1_000_000))
+            }
+        }
+        return wait
     }
 
     func admitClient(_ connection: Connection) -> Bool {
