@@ -10,6 +10,10 @@
  *   ka     one keep-alive connection per worker, `GET PATH` repeated.
  *   idle   open N connections (handshake + one request each), print READY, hold them
  *          until stdin closes.
+ *   flood  a handshake flood: new connection per ticket from one of -S source addresses
+ *          (127.1.0.1, 127.1.0.2, ...: all loopback), a full handshake without a card, then
+ *          close without a request and without close_notify. Stops after -n handshakes or
+ *          -T seconds, whichever comes first; latency is the handshake's (connect included).
  *   login  the OpenID Connect code flow: the browser's GET /authorize on the login port with a
  *          card (new connection, full handshake), as the discovery document advertises
  *          without the interstitial page, then the relying party redeems the code at /token
@@ -68,6 +72,9 @@ static const char *opt_client_id = "fse", *opt_secret = "", *opt_redirect = "htt
 static int opt_verbose = 0;
 static int opt_public_hop = 0;
 static long opt_offset = 0; /* first card index */
+static int opt_sources = 0;  /* flood: source addresses */
+static double opt_seconds = 0; /* flood: stop after this long (0: no limit) */
+static double started_us;
 
 static Card *cards;
 static int ncards;
@@ -117,9 +124,18 @@ static void load_cards(const char *list) {
     if (ncards == 0) die("empty card list");
 }
 
-static int tcp_connect(int port) {
+/* `source` >= 0: bind to the source-th address of 127.1.0.0/16 first. */
+static int tcp_connect_from(int port, long source) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return -1;
+    if (source >= 0) {
+        struct sockaddr_in local = {.sin_family = AF_INET};
+        local.sin_addr.s_addr = htonl((127u << 24) | (1u << 16) | (uint32_t)(source % 65000 + 1));
+        if (bind(fd, (struct sockaddr *)&local, sizeof local) != 0) {
+            close(fd);
+            return -1;
+        }
+    }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     inet_pton(AF_INET, opt_host, &sa.sin_addr);
     struct timeval tv = {.tv_sec = 10};
@@ -133,6 +149,8 @@ static int tcp_connect(int port) {
     }
     return fd;
 }
+
+static int tcp_connect(int port) { return tcp_connect_from(port, -1); }
 
 /* A TLS connection, with the card `card` (or none when card < 0). NULL on failure. */
 static SSL *tls_open(int port, int card) {
@@ -417,6 +435,27 @@ static void worker_login(int id) {
     tls_close(rp);
 }
 
+static void worker_flood(void) {
+    long t;
+    while ((t = ticket()) >= 0) {
+        double t0 = now_us();
+        if (opt_seconds > 0 && t0 - started_us > opt_seconds * 1e6) break;
+        int fd = tcp_connect_from(opt_port, t % opt_sources);
+        if (fd < 0) {
+            fail();
+            continue;
+        }
+        SSL *ssl = SSL_new(ctx);
+        SSL_set_tlsext_host_name(ssl, "localhost");
+        SSL_set_fd(ssl, fd);
+        if (SSL_connect(ssl) == 1) record(t0);
+        else fail();
+        ERR_clear_error();
+        SSL_free(ssl); /* no SSL_shutdown: the flood never says goodbye */
+        close(fd);
+    }
+}
+
 static volatile sig_atomic_t stop_idle;
 static void on_term(int sig) { (void)sig; stop_idle = 1; }
 
@@ -444,6 +483,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: loadgen -m hs|ka|idle|login -p PORT [-P LOGIN_PORT [-H]] -c CARD_LIST [-w WORKERS] [-n REQUESTS]\n"
             "               [-u PATH] [-o FIRST_CARD] [-i CLIENT_ID] [-s SECRET] [-r REDIRECT_URI] [-v]\n"
+            "       loadgen -m flood -p PORT -S SOURCES [-T SECONDS] [-w WORKERS] [-n HANDSHAKES]\n"
             "CARD_LIST: one `cert.pem key.pem` pair a line (cert file may hold intermediates after the leaf).\n"
             "idle: -n connections are opened and held until stdin closes.\n");
     exit(2);
@@ -451,7 +491,7 @@ static void usage(void) {
 
 int main(int argc, char **argv) {
     int o;
-    while ((o = getopt(argc, argv, "m:h:p:P:c:w:n:u:i:s:r:o:vH")) != -1) {
+    while ((o = getopt(argc, argv, "m:h:p:P:c:w:n:u:i:s:r:o:S:T:vH")) != -1) {
         switch (o) {
         case 'm': opt_mode = optarg; break;
         case 'h': opt_host = optarg; break;
@@ -467,10 +507,13 @@ int main(int argc, char **argv) {
         case 'o': opt_offset = atol(optarg); break;
         case 'v': opt_verbose = 1; break;
         case 'H': opt_public_hop = 1; break;
+        case 'S': opt_sources = atoi(optarg); break;
+        case 'T': opt_seconds = atof(optarg); break;
         default: usage();
         }
     }
-    if (!opt_port || !opt_cards || opt_workers < 1 || opt_requests < 1) usage();
+    int flood = strcmp(opt_mode, "flood") == 0;
+    if (!opt_port || (!opt_cards && !flood) || (flood && opt_sources < 1) || opt_workers < 1 || opt_requests < 1) usage();
     if (strcmp(opt_host, "127.0.0.1") != 0) die("only 127.0.0.1 is a permitted target");
     int idle = strcmp(opt_mode, "idle") == 0;
     if (idle && opt_requests < opt_workers) opt_workers = (int)opt_requests;
@@ -481,7 +524,7 @@ int main(int argc, char **argv) {
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 
-    load_cards(opt_cards);
+    if (opt_cards) load_cards(opt_cards);
     ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
     SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
@@ -501,6 +544,7 @@ int main(int argc, char **argv) {
     int ready[2];
     if (pipe(ready) != 0) die("pipe");
     double t0 = now_us();
+    started_us = t0;
     pid_t *pids = calloc(opt_workers, sizeof *pids);
     for (int w = 0; w < opt_workers; w++) {
         pid_t pid = fork();
@@ -511,6 +555,7 @@ int main(int argc, char **argv) {
             if (strcmp(opt_mode, "hs") == 0) worker_hs();
             else if (strcmp(opt_mode, "ka") == 0) worker_ka(w);
             else if (strcmp(opt_mode, "login") == 0) worker_login(w);
+            else if (flood) worker_flood();
             else if (idle) {
                 int share = (int)(opt_requests / opt_workers) + (w < opt_requests % opt_workers);
                 worker_idle(w, share, ready[1]);

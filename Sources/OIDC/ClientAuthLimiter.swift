@@ -66,10 +66,7 @@ public final class ClientAuthLimiter: Sendable {
     /// an IPv6 address (an IPv4-mapped one counts as IPv4); text that is no address counts as itself.
     public static func sourceKey(_ address: String) -> [UInt8] {
         guard let bytes = SocketAddress.parseIP(address) else { return [0] + Array(address.utf8.prefix(64)) }
-        if bytes.count == 16, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {
-            return [4] + bytes[12..<16]
-        }
-        return bytes.count == 4 ? [4] + bytes : [6] + bytes[0..<8]
+        return SocketAddress(family: bytes.count == 4 ? .inet : .inet6, bytes: bytes, port: 0).clientKey
     }
 
     /// Whether another attempt from `source` for `clientID` (a registered id, or nil) may run.

@@ -138,6 +138,13 @@ public final class Provider: Sendable {
         requestsClientCertificate && endpoint(for: path) == .authorize
     }
 
+    /// True for the endpoints the citizen's browser calls (`/authorize`, `/logout`): the steps of
+    /// a login the citizen waits for. The others are called by a relying party's back end.
+    public func isFrontChannel(_ path: String) -> Bool {
+        let endpoint = endpoint(for: path)
+        return endpoint == .authorize || endpoint == .logout
+    }
+
     private func endpoint(for path: String) -> Endpoint? { endpointsByPath[path] }
 
     /// Nil when `request` is not for an OIDC endpoint.

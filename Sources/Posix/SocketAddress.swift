@@ -92,6 +92,11 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Who a per-client limit counts this address as: an IPv4 address whole, an IPv6 address
+    /// by its /64 (the prefix one customer or host is given whole: counted by the full address,
+    /// one host would have 2^64 allowances). The family byte first, so the two never collide.
+    public var clientKey: [UInt8] { family == .inet ? [4] + bytes : [6] + bytes[0..<8] }
+
     /// Calls `body` with this address as a kernel `sockaddr`.
     func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws(Errno) -> R) throws(Errno) -> R {
         var storage = sockaddr_storage()

@@ -1,4 +1,5 @@
 import COpenSSL
+import COpenSSLShims
 
 /// Why a client certificate was or was not accepted. The raw value is the reason code
 /// that names the citizen's page, the log field, the audit record and the metric label.
@@ -89,6 +90,12 @@ public struct CertificateVerdict: Sendable, Equatable {
     public static let noCertificate = CertificateVerdict(reason: .noCertificate, opensslCode: X509_V_OK)
     /// Bytes that were meant to be a certificate but are none (a forwarded header that does not decode).
     public static let malformed = CertificateVerdict(reason: .malformedCertificate, opensslCode: X509_V_ERR_UNSPECIFIED)
+
+    /// The subject of the CA of the trust store the chain was built to (the nearest one above
+    /// the leaf), whether or not the chain verified; nil when the chain reached none (an
+    /// unknown issuer, a self-signed leaf, no certificate). Unlike the leaf's issuer name, which
+    /// whoever made the certificate chose, it can only name a CA the operator configured.
+    public var authority: String? = nil
 }
 
 
@@ -97,4 +104,20 @@ public enum X509VerifyCode {
     public static let ok: Int32 = X509_V_OK
     public static let certificateRevoked: Int32 = X509_V_ERR_CERT_REVOKED
     public static let ocspVerifyFailed: Int32 = X509_V_ERR_OCSP_VERIFY_FAILED
+}
+
+extension CertificateVerdict {
+    /// The subject of the first certificate of the chain built in `storeCtx` that came from the
+    /// trust store. OpenSSL lays the chain out as the leaf, then the certificates the client
+    /// sent that it used, then those found in the store (`num_untrusted` counts the first two
+    /// groups; with X509_V_FLAG_TRUSTED_FIRST, the default, a CA the client sent that the store
+    /// also holds is taken from the store), so the certificate at `num_untrusted` is the CA of
+    /// the bundle the chain reached. Read after `X509_verify_cert`, failed or not.
+    static func authority(builtIn storeCtx: OpaquePointer) -> String? {
+        guard let chain = X509_STORE_CTX_get0_chain(storeCtx) else { return nil }
+        let untrusted = X509_STORE_CTX_get_num_untrusted(storeCtx)
+        guard untrusted >= 1, untrusted < CNSSSL_sk_X509_num(chain),
+              let cert = CNSSSL_sk_X509_value(chain, untrusted) else { return nil }
+        return X509Inspector.name(X509_get_subject_name(cert))
+    }
 }

@@ -58,6 +58,7 @@ enum ChainVerifier {
         var verdict = CertificateVerdict(reason: CertificateReason.from(verifyError: decisive), opensslCode: decisive)
         verdict.crlGapAtLeaf = record.crlGapAtLeaf
         verdict.crlGapAboveLeaf = record.crlGapAboveLeaf
+        verdict.authority = CertificateVerdict.authority(builtIn: storeCtx)
         return verdict
     }
 

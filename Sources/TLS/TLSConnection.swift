@@ -54,7 +54,15 @@ public final class TLSConnection {
         SSL_set_ex_data(ssl, connectionExDataIndex, Unmanaged.passUnretained(self).toOpaque())
     }
 
-    deinit { SSL_free(ssl) }
+    deinit {
+        // SSL_free drops the session from the context's cache unless the connection was
+        // shut down (ssl_clear_bad_session): a client that closes without close_notify, or
+        // our own idle timeout, would cost the next connection a full handshake. A fatal
+        // alert has already removed the session, so this marks only connections that ended
+        // without one, as nginx does.
+        if SSL_is_init_finished(ssl) == 1 { SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN) }
+        SSL_free(ssl)
+    }
 
     /// The connection whose SSL is verifying in `storeCtx`.
     static func owning(_ storeCtx: OpaquePointer) -> TLSConnection? {

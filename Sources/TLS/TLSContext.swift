@@ -68,6 +68,12 @@ public final class TLSContext: @unchecked Sendable {
         _ = CNSSSL_SSL_CTX_set_min_proto_version(ctx, low)
         _ = CNSSSL_SSL_CTX_set_max_proto_version(ctx, high)
         SSL_CTX_set_options(ctx, CNSSSL_OP_NO_RENEGOTIATION | CNSSSL_OP_CIPHER_SERVER_PREFERENCE | CNSSSL_OP_NO_COMPRESSION)
+        // OpenSSL 3 treats a peer's EOF without close_notify as a fatal error, and a fatal
+        // error drops the session from the cache: a browser that simply closes its connection
+        // would cost its next one a full handshake. The gateway reads requests only (HTTP
+        // framing says where each ends), so a truncation tells it nothing it could act on;
+        // nginx sets the same option.
+        SSL_CTX_set_options(ctx, CNSSSL_OP_IGNORE_UNEXPECTED_EOF)
         _ = CNSSSL_SSL_CTX_set_mode(ctx, CNSSSL_MODE_ENABLE_PARTIAL_WRITE | CNSSSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | CNSSSL_MODE_RELEASE_BUFFERS)
         guard SSL_CTX_set_cipher_list(ctx, TLSContext.tls12Ciphers) == 1,
               CNSSSL_SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") == 1 else {

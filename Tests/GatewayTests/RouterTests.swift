@@ -107,15 +107,16 @@ final class RouterWorld: @unchecked Sendable {
     }
 
     /// Routes and, for deferred work, runs it here; the verdicts the router reported.
-    func respond(_ request: HTTPRequest, _ context: RequestContext) -> (response: HTTPResponse, reason: String?, verdicts: [CardVerdict], deferred: Bool) {
+    func respond(_ request: HTTPRequest, _ context: RequestContext)
+        -> (response: HTTPResponse, reason: String?, verdicts: [CardVerdict], deferred: Bool, lane: Router.Lane?) {
         var verdicts: [CardVerdict] = []
         switch router.route(request, context: context, cardEvaluated: { verdicts.append($0) }) {
         case .response(let response, let reason):
-            return (response, reason, verdicts, false)
-        case .deferred(let reason, let work):
+            return (response, reason, verdicts, false, nil)
+        case .deferred(let reason, let lane, let work):
             let answer = work()
             if let verdict = answer.cardVerdict { verdicts.append(verdict) }
-            return (answer.response, reason ?? answer.cardVerdict?.reason, verdicts, true)
+            return (answer.response, reason ?? answer.cardVerdict?.reason, verdicts, true, lane)
         }
     }
 }
@@ -216,12 +217,14 @@ private func json(_ response: HTTPResponse) -> JSONValue? { JSONValue.decode(res
             HTTPHeader(name: "Content-Type", value: "application/x-www-form-urlencoded"),
         ], body: "grant_type=authorization_code&code=nothing&redirect_uri=https%3A%2F%2Ffse.example%2Fcb"), context)
         #expect(token.deferred)
+        #expect(token.lane == .backChannel)
         #expect(token.response.status == 401)
         #expect(token.verdicts.isEmpty)
         #expect(token.reason == nil)
         for target in ["/jwks", "/.well-known/openid-configuration"] {
             let result = world.respond(world.request("GET", target), context)
             #expect(result.response.status == 200 && result.verdicts.isEmpty)
+            #expect(result.lane == .backChannel)
         }
         // Even on the login listener, with a card, the back channel leaves the card alone.
         let withCard = world.context(card: world.card())
@@ -235,6 +238,7 @@ private func json(_ response: HTTPResponse) -> JSONValue? { JSONValue.decode(res
             + "&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
         let login = world.respond(world.request("GET", query), world.context(card: world.card()))
         #expect(login.deferred)
+        #expect(login.lane == .login)
         #expect(login.verdicts.map(\.reason) == ["ok"])
         #expect(login.reason == "ok")
         #expect(login.response.status == 302)
@@ -242,6 +246,7 @@ private func json(_ response: HTTPResponse) -> JSONValue? { JSONValue.decode(res
         // The public listener does not read the card: its page sends the browser on.
         let hop = world.respond(world.request("GET", query), world.context(listener: "public", card: world.card()))
         #expect(hop.verdicts.isEmpty)
+        #expect(hop.lane == .login)
         #expect(hop.response.status == 200)
         #expect(String(decoding: hop.response.body, as: UTF8.self).contains("https://localhost:9443/authorize?"))
         // A refused card gets its page, and the verdict is reported with its reason.

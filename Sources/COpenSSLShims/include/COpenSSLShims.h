@@ -42,6 +42,7 @@ extern const uint64_t CNSSSL_OP_NO_RENEGOTIATION;
 extern const uint64_t CNSSSL_OP_CIPHER_SERVER_PREFERENCE;
 extern const uint64_t CNSSSL_OP_NO_COMPRESSION;
 extern const uint64_t CNSSSL_OP_NO_TICKET;
+extern const uint64_t CNSSSL_OP_IGNORE_UNEXPECTED_EOF;
 extern const unsigned long CNSSSL_NAME_FLAGS;
 #include "RSAMethodShims.h"
 #include "CRLShims.h"

@@ -67,11 +67,27 @@ public struct Limits: Sendable, Equatable {
     /// the response that finds it older, so a browser cannot hold a connection (and the card
     /// it presented once) for ever.
     public var maxConnectionAge: Double = 600
+    /// New connections a second each loop thread accepts on each listener (the admin listener
+    /// excepted); 0 = no bound. See AcceptBudget.swift.
+    public var acceptRate: Double = 500
+    /// New connections a loop thread accepts at once, above the rate, after a quiet moment.
+    public var acceptBurst: Int = 1000
+}
+
+/// One blocking pool's threads and queue bound (`[server] login_threads`, `login_queue`, ...).
+public struct PoolSize: Sendable, Equatable {
+    public var threads: Int
+    public var queue: Int
 }
 
 public struct GatewayConfig: Sendable {
     public var file: String
     public var loopThreads: Int = 0
+    /// The pool for the browser's steps of a login (`/authorize`, `/logout`); read at start only.
+    public var loginPool = PoolSize(threads: 8, queue: 1024)
+    /// The pool for what relying parties' back ends call (`/token`, `/introspect`, `/revoke`,
+    /// `/userinfo`, discovery, JWKS); read at start only.
+    public var backChannelPool = PoolSize(threads: 8, queue: 1024)
     public var drainTimeout: Double = 10
     public var logLevel: String = "info"
     public var logFormat: LogFormat = .auto
@@ -128,8 +144,16 @@ extension GatewayConfig {
 
         var config = GatewayConfig(file: file, trust: TrustSources(caBundle: "", crls: [], revocation: .bestEffort, legacyIssuers: []))
 
-        if let server = reader.optionalTable(root, "server", allowed: ["loop_threads", "drain_timeout", "state_dir"]) {
+        if let server = reader.optionalTable(root, "server", allowed: [
+            "loop_threads", "drain_timeout", "state_dir", "login_threads", "login_queue", "back_channel_threads", "back_channel_queue",
+        ]) {
             config.loopThreads = reader.int(server, "loop_threads", path: "server", default: 0, range: 0...256)
+            config.loginPool = PoolSize(
+                threads: reader.int(server, "login_threads", path: "server", default: config.loginPool.threads, range: 1...256),
+                queue: reader.int(server, "login_queue", path: "server", default: config.loginPool.queue, range: 1...1_000_000))
+            config.backChannelPool = PoolSize(
+                threads: reader.int(server, "back_channel_threads", path: "server", default: config.backChannelPool.threads, range: 1...256),
+                queue: reader.int(server, "back_channel_queue", path: "server", default: config.backChannelPool.queue, range: 1...1_000_000))
             config.stateDirectory = reader.path(server, "state_dir", path: "server", required: false, mustBe: .directory)
             config.drainTimeout = reader.double(server, "drain_timeout", path: "server", default: 10, range: 0...3600)
         }
@@ -235,6 +259,7 @@ extension GatewayConfig {
         if let limits = reader.optionalTable(root, "limits", allowed: [
             "handshake_timeout", "header_timeout", "idle_timeout", "max_connections",
             "max_connections_per_client", "max_header_bytes", "max_body_bytes", "max_connection_age",
+            "accept_rate", "accept_burst",
         ]) {
             var l = Limits()
             l.handshakeTimeout = reader.double(limits, "handshake_timeout", path: "limits", default: l.handshakeTimeout, range: 0.1...600)
@@ -246,6 +271,8 @@ extension GatewayConfig {
             l.maxHeaderBytes = reader.int(limits, "max_header_bytes", path: "limits", default: l.maxHeaderBytes, range: 1024...1_048_576)
             l.maxBodyBytes = reader.int(limits, "max_body_bytes", path: "limits", default: l.maxBodyBytes, range: 0...104_857_600)
             l.maxConnectionAge = reader.double(limits, "max_connection_age", path: "limits", default: l.maxConnectionAge, range: 1...86_400)
+            l.acceptRate = reader.double(limits, "accept_rate", path: "limits", default: l.acceptRate, range: 0...1_000_000)
+            l.acceptBurst = reader.int(limits, "accept_burst", path: "limits", default: l.acceptBurst, range: 1...1_000_000)
             config.limits = l
         }
 

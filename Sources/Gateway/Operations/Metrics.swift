@@ -105,6 +105,17 @@ final class MetricsRecorder {
         counter("cns_forwarded_refused_total", [("listener", listener), ("reason", reason)]).increment()
     }
 
+    /// A loop thread spent its allowance of new connections on `listener` and stopped accepting
+    /// there until its next token (`[limits] accept_rate`, `accept_burst`).
+    func acceptPaused(listener: String) {
+        counter("cns_accept_paused_total", [("listener", listener)]).increment()
+    }
+
+    /// Deferred work refused with a 503 because its pool's queue was full (`login`, `back_channel`).
+    func backendBusy(pool: String) {
+        counter("cns_backend_busy_total", [("pool", pool)]).increment()
+    }
+
     func reload(result: String) {
         counter("cns_reloads_total", [("result", result)]).increment()
     }

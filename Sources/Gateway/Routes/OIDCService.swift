@@ -176,6 +176,12 @@ final class OIDCService: Sendable {
 
     func handles(_ request: HTTPRequest) -> Bool { provider.isEndpoint(request.path) }
 
+    /// The blocking pool `request` runs on: the browser's steps of a login (and logout) on the
+    /// login pool, whatever a relying party's back end calls on the back channel's.
+    func lane(_ request: HTTPRequest) -> Router.Lane {
+        provider.isFrontChannel(request.path) ? .login : .backChannel
+    }
+
     /// Whether answering `request` reads the connection's card (a login).
     func needsCard(_ request: HTTPRequest, requestsClientCertificate: Bool) -> Bool {
         provider.needsCard(request.path, requestsClientCertificate: requestsClientCertificate)

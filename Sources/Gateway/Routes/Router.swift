@@ -25,7 +25,7 @@ struct Router: Sendable {
     /// the access log carries.
     enum RouteResult {
         case response(HTTPResponse, reason: String?)
-        case deferred(reason: String?, work: @Sendable () -> DeferredResponse)
+        case deferred(reason: String?, lane: Lane, work: @Sendable () -> DeferredResponse)
     }
 
     /// A deferred handler's answer; with the card's verdict when the work computed it (an OCSP
@@ -35,19 +35,28 @@ struct Router: Sendable {
         var cardVerdict: CardVerdict? = nil
     }
 
+    /// Which bounded pool deferred work waits in: a citizen's login, or a relying party's back
+    /// channel, so a flood of one (wrong client secrets and their slow hash) cannot queue the other.
+    enum Lane: String, Sendable {
+        case login
+        case backChannel = "back_channel"
+    }
+
     /// The card's verdict under the trust generation current now (a reload since the handshake
     /// judges the card again) given to `respond`: here when it is known (reported to
     /// `cardEvaluated` when computed), or on the blocking pool when the card's OCSP responder
     /// must be asked first.
     private func withCard(_ context: RequestContext, _ cardEvaluated: (CardVerdict) -> Void,
-                          deferAnyway: Bool = false, respond: @escaping @Sendable (CardVerdict) -> HTTPResponse) -> RouteResult {
+                          deferAnyway: Bool = false, lane: Lane = .login,
+                          respond: @escaping @Sendable (CardVerdict) -> HTTPResponse) -> RouteResult {
         switch context.card.evaluate(under: context.server.generation) {
         case .decided(let verdict, let computed):
             if computed { cardEvaluated(verdict) }
-            if deferAnyway { return .deferred(reason: verdict.reason) { DeferredResponse(response: respond(verdict)) } }
+            if deferAnyway { return .deferred(reason: verdict.reason, lane: lane) { DeferredResponse(response: respond(verdict)) } }
             return .response(respond(verdict), reason: verdict.reason)
         case .pending(let pending):
-            return .deferred(reason: nil) {
+            // A card page's OCSP query waits with the logins: it is a citizen's request too.
+            return .deferred(reason: nil, lane: lane) {
                 let verdict = pending.resolve()
                 return DeferredResponse(response: respond(verdict), cardVerdict: verdict)
             }
@@ -105,10 +114,11 @@ struct Router: Sendable {
                     basePath: context.pathPrefix)
                 return oidc.handle(request, context: oidcContext) ?? router.errorResponse(status: 404, message: "not found")
             }
+            let lane = oidc.lane(request)
             guard oidc.needsCard(request, requestsClientCertificate: context.requestsClientCertificate) else {
-                return .deferred(reason: nil) { DeferredResponse(response: handle(nil)) }
+                return .deferred(reason: nil, lane: lane) { DeferredResponse(response: handle(nil)) }
             }
-            return withCard(context, cardEvaluated, deferAnyway: true) { verdict in handle(verdict.cardLogin) }
+            return withCard(context, cardEvaluated, deferAnyway: true, lane: lane) { verdict in handle(verdict.cardLogin) }
         }
         guard let path = Router.localPath(request.path, prefix: context.pathPrefix) else {
             return .response(errorResponse(status: 404, message: "not found"), reason: nil)

@@ -213,8 +213,8 @@ extension Worker {
             switch result {
             case .response(let response, let reason):
                 finish(connection, method: request.method, path: request.path, started: started, response: response, reason: reason)
-            case .deferred(let reason, let work):
-                runOffLoop(work, for: connection, method: request.method, path: request.path, started: started, reason: reason)
+            case .deferred(let reason, let lane, let work):
+                runOffLoop(work, lane: lane, for: connection, method: request.method, path: request.path, started: started, reason: reason)
             }
             return true
         }

@@ -99,7 +99,7 @@ public final class GatewayServer {
             }
         }
         let router = Router(accessLog: config.accessLog)
-        let pool = BlockingPool(name: "cns-blocking", width: 16, queueLimit: 4096)
+        let pools = BlockingPools(login: config.loginPool, backChannel: config.backChannelPool)
         let threads = config.effectiveLoopThreads
         let started = Atomic<Int>(0)
         for id in 0..<threads {
@@ -107,7 +107,7 @@ public final class GatewayServer {
             let beat = heartbeats.register(loop: id)
             Posix.Thread.start(name: "cns-loop-\(id)") { [wakers, finished] in
                 do {
-                    let worker = try Worker(id: id, shared: shared, listeners: boundListeners, router: router, pool: pool, heartbeat: beat)
+                    let worker = try Worker(id: id, shared: shared, listeners: boundListeners, router: router, pools: pools, heartbeat: beat)
                     wakers.add(worker.loop.mailbox)
                     started.wrappingAdd(1, ordering: .releasing)
                     worker.run()

@@ -21,6 +21,8 @@ final class Generation: Sendable {
     /// a list has been imported.
     let trustList: TrustListManifest?
     let loadedAt: Date
+    /// The subjects of the bundle's CAs: the only values of a metric's `issuer` label.
+    let caSubjects: Set<String>
 
     init(number: Int, config: GatewayConfig) throws(GenerationError) {
         self.number = number
@@ -56,6 +58,15 @@ final class Generation: Sendable {
         }
         self.trustList = config.trustList.flatMap { try? TrustListDirectory(path: $0.directory).manifest() }
         self.loadedAt = Date()
+        self.caSubjects = Set(trust.authorities.map(\.subject))
+    }
+
+    /// The `issuer` label for a chain built to `authority` (`CertificateVerdict.authority`): its
+    /// subject when it is a CA of this generation's bundle, else `other`. Checked against the
+    /// bundle here too, so no verdict path can turn a name a client chose into a label.
+    func issuerLabel(_ authority: String?) -> String {
+        guard let authority, caSubjects.contains(authority) else { return "other" }
+        return authority
     }
 
     /// The configuration at `path` and everything it names, or one error saying which part

@@ -50,20 +50,23 @@ final class SharedState: Sendable {
 
     func releaseConnection() { openConnections.wrappingSubtract(1, ordering: .relaxed) }
 
-    /// Takes a slot in the per-client limit for `address` (its IP only).
+    /// Takes a slot in the per-client limit for `address`: its IP, or its /64 for IPv6
+    /// (`SocketAddress.clientKey`).
     func admitClient(_ address: SocketAddress, limit: Int) -> Bool {
-        perClient.withLock { counts in
-            let count = counts[address.bytes, default: 0]
+        let key = address.clientKey
+        return perClient.withLock { counts in
+            let count = counts[key, default: 0]
             if count >= limit { return false }
-            counts[address.bytes] = count + 1
+            counts[key] = count + 1
             return true
         }
     }
 
     func releaseClient(_ address: SocketAddress) {
+        let key = address.clientKey
         perClient.withLock { counts in
-            let count = (counts[address.bytes] ?? 1) - 1
-            if count <= 0 { counts[address.bytes] = nil } else { counts[address.bytes] = count }
+            let count = (counts[key] ?? 1) - 1
+            if count <= 0 { counts[key] = nil } else { counts[key] = count }
         }
     }
 }

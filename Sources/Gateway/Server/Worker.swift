@@ -25,7 +25,7 @@ final class Worker {
     let shared: SharedState
     let listeners: [BoundListener]
     let router: Router
-    let pool: BlockingPool
+    let pools: BlockingPools
     let logger: Logger
     let metrics = MetricsRecorder()
     /// How long a deferred handler may take before the client gets a 503.
@@ -35,19 +35,26 @@ final class Worker {
     var lastSerialized: (response: HTTPResponse, keepAlive: Bool, head: Bool, bytes: [UInt8])?
     private var drainingHandled = false
     private var closedSinceTrim = 0
+    /// Per listener (by index): this loop's allowance of new connections, and, while it is
+    /// spent, when the loop watches the listener again.
+    private var acceptBudgets: [AcceptBudget?]
+    private var pausedUntil: [UInt64?]
 
-    init(id: Int, shared: SharedState, listeners: [BoundListener], router: Router, pool: BlockingPool,
+    init(id: Int, shared: SharedState, listeners: [BoundListener], router: Router, pools: BlockingPools,
          heartbeat: LoopHeartbeats.Beat) throws(Errno) {
         self.id = id
         self.loop = try Loop(heartbeat: heartbeat)
         self.shared = shared
         self.listeners = listeners
         self.router = router
-        self.pool = pool
+        self.pools = pools
         var logger = Logger(label: "cns-gateway.worker")
         logger[metadataKey: "worker"] = "\(id)"
         self.logger = logger
         self.readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16_384, alignment: 16)
+        let slots = (listeners.map(\.index).max() ?? -1) + 1
+        self.acceptBudgets = Array(repeating: nil, count: slots)
+        self.pausedUntil = Array(repeating: nil, count: slots)
         for listener in listeners {
             try loop.addListener(fd: listener.fd, index: listener.index)
         }
@@ -62,8 +69,9 @@ final class Worker {
                 if !drainingHandled { beginDrain() }
                 if loop.count == 0 { break }
             }
+            let wait = resumeListeners(maxWaitMilliseconds: shared.isDraining ? 100 : 1000)
             do {
-                try loop.turn(maxWaitMilliseconds: shared.isDraining ? 100 : 1000, handle) { deliveries in
+                try loop.turn(maxWaitMilliseconds: wait, handle) { deliveries in
                     for delivery in deliveries { deliver(delivery) }
                 }
             } catch {
@@ -97,16 +105,23 @@ final class Worker {
 
     private func acceptAll(_ listener: BoundListener) {
         if shared.isDraining { return }
+        let bound = shared.generation.config.limits
+        let budgeted = !listener.admin && bound.acceptRate > 0
         for _ in 0..<64 {
+            if budgeted && !takeAcceptToken(listener, bound) { return }
             let accepted: (fd: Int32, peer: SocketAddress)?
             do {
                 accepted = try Socket.accept(listener.fd)
             } catch {
                 // EMFILE/ENFILE: the kernel keeps the connection queued; back off this round.
+                if budgeted { acceptBudgets[listener.index]?.giveBack(burst: bound.acceptBurst) }
                 logger.warning("accept_failed", metadata: ["listener": "\(listener.name)", "error": "\(error)"])
                 return
             }
-            guard let (fd, peer) = accepted else { return }
+            guard let (fd, peer) = accepted else {
+                if budgeted { acceptBudgets[listener.index]?.giveBack(burst: bound.acceptBurst) }
+                return
+            }
             let generation = shared.generation
             let settings = generation.listener(named: listener.name)
             if settings == nil && !listener.admin {
@@ -146,6 +161,47 @@ final class Worker {
         }
     }
 
+    /// One token of this loop's allowance for `listener`; when it is spent, the loop stops
+    /// watching the listener until the next token is due (`resumeListeners`). Level-triggered
+    /// epoll would otherwise report the waiting connections on every turn.
+    private func takeAcceptToken(_ listener: BoundListener, _ limits: Limits) -> Bool {
+        let now = Posix.Process.monotonicNanoseconds()
+        var budget = acceptBudgets[listener.index] ?? AcceptBudget(burst: limits.acceptBurst, now: now)
+        let taken = budget.take(now: now, rate: limits.acceptRate, burst: limits.acceptBurst)
+        acceptBudgets[listener.index] = budget
+        if !taken {
+            loop.removeListener(fd: listener.fd)
+            pausedUntil[listener.index] = budget.nextToken(now: now, rate: limits.acceptRate)
+            metrics.acceptPaused(listener: listener.name)
+        }
+        return taken
+    }
+
+    /// Watches again the listeners whose next token is due; returns how long the next turn may
+    /// wait (until the earliest of the others).
+    private func resumeListeners(maxWaitMilliseconds: Int32) -> Int32 {
+        var wait = maxWaitMilliseconds
+        let now = Posix.Process.monotonicNanoseconds()
+        for listener in listeners {
+            guard let until = pausedUntil[listener.index] else { continue }
+            if shared.isDraining {
+                pausedUntil[listener.index] = nil
+            } else if until <= now {
+                do {
+                    try loop.addListener(fd: listener.fd, index: listener.index)
+                    pausedUntil[listener.index] = nil
+                } catch {
+                    logger.error("listener_resume_failed", metadata: ["listener": "\(listener.name)", "error": "\(error)"])
+                    pausedUntil[listener.index] = now + 100_000_000
+                    wait = min(wait, 100)
+                }
+            } else {
+                wait = min(wait, Int32(clamping: (until - now + 999_999) / 1_000_000))
+            }
+        }
+        return wait
+    }
+
     func admitClient(_ connection: Connection) -> Bool {
         let limit = connection.limits.maxConnectionsPerClient
         guard shared.admitClient(connection.client, limit: limit) else {
@@ -161,13 +217,18 @@ final class Worker {
 
     // MARK: deferred work
 
-    /// Runs `work` on the blocking pool; its response comes back through the mailbox.
-    func runOffLoop(_ work: @escaping @Sendable () -> Router.DeferredResponse, for connection: Connection, method: String, path: String,
-               started: UInt64, reason: String?) {
+    /// Runs `work` on the lane's blocking pool; its response comes back through the mailbox.
+    func runOffLoop(_ work: @escaping @Sendable () -> Router.DeferredResponse, lane: Router.Lane, for connection: Connection, method: String,
+                    path: String, started: UInt64, reason: String?) {
         let slot = connection.slot
         let mailbox = loop.mailbox
+        let pool = pools.pool(for: lane)
         guard let ticket = pool.submit({ mailbox.post(Delivery(slot: slot, answer: work())) }) else {
-            logger.error("backend_busy", metadata: ["client": "\(connection.loggedClient)", "path": "\(path)", "queued": .stringConvertible(pool.queued)])
+            metrics.backendBusy(pool: lane.rawValue)
+            logger.error("backend_busy", metadata: [
+                "client": "\(connection.loggedClient)", "path": "\(path)", "pool": "\(lane.rawValue)",
+                "queued": .stringConvertible(pool.queued),
+            ])
             finish(connection, method: method, path: path, started: started,
                    response: router.unavailable(retryAfter: 1), reason: reason)
             return
@@ -274,19 +335,24 @@ final class Worker {
         logger.info("request", metadata: metadata)
     }
 
-    /// Where a route judged a connection's card: logged and counted once per connection. An
-    /// unknown issuer's name is chosen by whoever made the certificate, so it never becomes a
-    /// metric label.
+    /// Where a route judged a connection's card: logged and counted once per connection. The
+    /// `issuer` label names the CA of the bundle the chain was built to, or `other`: the
+    /// certificate's own issuer name is chosen by whoever made it (a forged intermediate can
+    /// claim a real root and still be judged `bad_signature`), and every new label value is a
+    /// time series kept for ever.
     func recordCardVerdict(_ verdict: CardVerdict, on connection: Connection) {
-        let issuer = verdict.peer == nil ? "none"
-            : verdict.chain.reason == .unknownIssuer ? "unknown" : (verdict.peer?.issuer ?? "none")
+        let issuer = verdict.peer == nil ? "none" : shared.generation.issuerLabel(verdict.chain.authority)
         metrics.login(reason: verdict.reason, issuer: issuer)
         var fields: Logger.Metadata = [
             "listener": "\(connection.listener.name)", "client": "\(connection.loggedClient)",
             "reason": "\(verdict.reason)", "issuer": "\(issuer)", "via": "\(verdict.origin.via)",
         ]
         if let proxy = verdict.origin.proxy { fields["proxy"] = "\(proxy)" }
-        if let peer = verdict.peer { fields["serial"] = "\(peer.serialHex)" }
+        if let peer = verdict.peer {
+            fields["serial"] = "\(peer.serialHex)"
+            // A log line may say what the certificate claims; a metric label may not.
+            fields["certificate_issuer"] = "\(peer.issuer)"
+        }
         if let kind = verdict.kind { fields["card_kind"] = "\(kind.rawValue)" }
         if let detail = verdict.rejection?.detail ?? verdict.detail { fields["detail"] = "\(detail)" }
         if let source = verdict.revocationSource { fields["revocation"] = "\(source.rawValue)" }
