@@ -52,14 +52,15 @@ public final class GatewayServer {
         let pidFile = GatewayPIDFile.acquire(config, logger: logger)
         defer { pidFile?.release() }
 
-        let generation: Generation
+        // The first generation is held by `shared` alone (as every later one is): a reference
+        // kept here would pin its trust store, CRLs and all, for the life of the process.
+        let shared: SharedState
         do {
-            generation = try Generation(number: generationNumber, config: config)
+            shared = SharedState(generation: try Generation(number: generationNumber, config: config))
         } catch {
             logger.critical("start_failed", metadata: ["error": "\(error.reason)", "part": "\(error.code.rawValue)"])
             return 1
         }
-        let shared = SharedState(generation: generation)
         self.shared = shared
 
         var inherited = SocketActivation.inheritedListeners()
@@ -120,11 +121,11 @@ public final class GatewayServer {
         }
         while started.load(ordering: .acquiring) < threads { usleep(1000) }
         for warning in config.warnings { logger.warning("config_warning", metadata: ["detail": "\(warning)"]) }
-        Self.logRevocationGaps(generation, logger: logger)
+        Self.logRevocationGaps(shared.generation, logger: logger)
         logger.info("ready", metadata: [
             "loop_threads": .stringConvertible(threads),
-            "ca_certificates": .stringConvertible(generation.trust.caCount),
-            "crls": .stringConvertible(generation.trust.crls.count),
+            "ca_certificates": .stringConvertible(shared.generation.trust.caCount),
+            "crls": .stringConvertible(shared.generation.trust.crls.count),
         ])
 
         for leftover in inherited {
