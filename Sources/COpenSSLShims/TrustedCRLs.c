@@ -7,6 +7,7 @@
 typedef struct {
     X509_CRL *crl;
     X509 *issuer;
+    CNSCRL_Compact *compact;  // NULL for a CRL OpenSSL parsed whole
 } VerifiedPair;
 
 typedef struct {
@@ -16,9 +17,11 @@ typedef struct {
 } VerifiedList;
 
 typedef int (*CheckCRL)(X509_STORE_CTX *, X509_CRL *);
+typedef int (*CertCRL)(X509_STORE_CTX *, X509_CRL *, X509 *);
 
 static int list_index = -1;
 static CheckCRL openssl_check_crl = NULL;
+static CertCRL openssl_cert_crl = NULL;
 static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
 
 static void free_list(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp) {
@@ -28,6 +31,7 @@ static void free_list(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long
     for (int i = 0; i < list->count; i++) {
         X509_CRL_free(list->pairs[i].crl);
         X509_free(list->pairs[i].issuer);
+        CNSCRL_compact_free(list->pairs[i].compact);
     }
     free(list->pairs);
     free(list);
@@ -41,12 +45,13 @@ static void setup(void) {
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     if (store != NULL && ctx != NULL && X509_STORE_CTX_init(ctx, store, NULL, NULL) == 1) {
         openssl_check_crl = X509_STORE_CTX_get_check_crl(ctx);
+        openssl_cert_crl = X509_STORE_CTX_get_cert_crl(ctx);
     }
     X509_STORE_CTX_free(ctx);
     X509_STORE_free(store);
 }
 
-int CNSCRL_store_add_verified(X509_STORE *store, X509_CRL *crl, X509 *issuer) {
+static int add_pair(X509_STORE *store, X509_CRL *crl, X509 *issuer, CNSCRL_Compact *compact) {
     pthread_once(&setup_once, setup);
     if (list_index < 0) return 0;
     VerifiedList *list = X509_STORE_get_ex_data(store, list_index);
@@ -70,8 +75,17 @@ int CNSCRL_store_add_verified(X509_STORE *store, X509_CRL *crl, X509 *issuer) {
         X509_CRL_free(crl);
         return 0;
     }
-    list->pairs[list->count++] = (VerifiedPair){crl, issuer};
+    if (compact != NULL) CNSCRL_compact_up_ref(compact);
+    list->pairs[list->count++] = (VerifiedPair){crl, issuer, compact};
     return 1;
+}
+
+int CNSCRL_store_add_verified(X509_STORE *store, X509_CRL *crl, X509 *issuer) {
+    return add_pair(store, crl, issuer, NULL);
+}
+
+int CNSCRL_store_add_verified_compact(X509_STORE *store, CNSCRL_Compact *compact, X509 *issuer) {
+    return add_pair(store, CNSCRL_compact_stub(compact), issuer, compact);
 }
 
 static int was_verified(const VerifiedList *list, X509_CRL *crl, X509 *issuer) {
@@ -187,10 +201,35 @@ static STACK_OF(X509_CRL) *lookup_crls(const X509_STORE_CTX *cctx, const X509_NA
     return unclaimed;
 }
 
+// The compact CRL whose stub `crl` is, if it is one.
+static const CNSCRL_Compact *compact_of(const VerifiedList *list, X509_CRL *crl) {
+    for (int i = 0; i < list->count; i++) {
+        if (list->pairs[i].crl == crl && list->pairs[i].compact != NULL) return list->pairs[i].compact;
+    }
+    // A stub equal to a recorded one (the same CRL in two files: the store kept the first).
+    for (int i = 0; i < list->count; i++) {
+        if (list->pairs[i].compact != NULL && X509_CRL_match(list->pairs[i].crl, crl) == 0) return list->pairs[i].compact;
+    }
+    return NULL;
+}
+
+// Whether `x` is revoked by `crl`: a compact CRL answers from its table (what OpenSSL's own
+// check does with the entries, which the stub does not have; the compact parser left every CRL
+// with a critical or indirect feature to OpenSSL); any other goes to OpenSSL's check.
+static int cert_crl(X509_STORE_CTX *ctx, X509_CRL *crl, X509 *x) {
+    X509_STORE *store = X509_STORE_CTX_get0_store(ctx);
+    const VerifiedList *list = store != NULL ? X509_STORE_get_ex_data(store, list_index) : NULL;
+    const CNSCRL_Compact *compact = list != NULL ? compact_of(list, crl) : NULL;
+    if (compact == NULL) return openssl_cert_crl != NULL ? openssl_cert_crl(ctx, crl, x) : report(ctx, X509_V_ERR_UNSPECIFIED);
+    if (CNSCRL_compact_contains(compact, X509_get0_serialNumber(x)) && !report(ctx, X509_V_ERR_CERT_REVOKED)) return 0;
+    return 1;
+}
+
 int CNSCRL_store_use_verified_crls(X509_STORE *store) {
     pthread_once(&setup_once, setup);
-    if (openssl_check_crl == NULL || list_index < 0) return 0;
+    if (openssl_check_crl == NULL || openssl_cert_crl == NULL || list_index < 0) return 0;
     X509_STORE_set_check_crl(store, check_crl);
     X509_STORE_set_lookup_crls(store, lookup_crls);
+    X509_STORE_set_cert_crl(store, cert_crl);
     return 1;
 }

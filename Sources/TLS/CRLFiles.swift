@@ -8,9 +8,10 @@ import Synchronization
 /// Reading CRL files, and keeping what was read for the next load.
 ///
 /// A large issuer's CRL holds hundreds of thousands of entries (tens of megabytes). Reading it
-/// goes straight from the file through OpenSSL's BIO (PEM or DER), never through a Swift copy of
-/// the text, and each CRL is sorted once, off the loop threads (OpenSSL would otherwise sort it
-/// under a lock in the first handshake that looks a serial up). A reload re-reads only files
+/// goes straight from the file to DER (CRLFileReader.h), never through a copy of the text; it
+/// is kept as that DER and a sorted table of serials (CompactCRLs.h). A CRL the compact form
+/// does not model is parsed whole and sorted once, off the loop threads (OpenSSL would
+/// otherwise sort it under a lock in the first handshake that looks a serial up). A reload re-reads only files
 /// that changed (device, inode, size and modification time): an unchanged CRL is the same
 /// parsed, sorted object as before, with the CA keys its signature was found to verify with, so
 /// a reload neither parses nor verifies it again and holds one copy of it, not two.
@@ -38,7 +39,9 @@ final class CRLFileCache: @unchecked Sendable {
 
     final class Entry {
         let identity: Identity
-        let crls: [X509RevocationList]
+        /// Compact where possible; a load replaces one no CA of the bundle verified with the
+        /// whole CRL (so the next load finds it as it will be used).
+        var crls: [X509RevocationList]
         /// Per CRL: the SHA-256 of CA certificates whose key verified its signature.
         var verifiedWith: [Set<[UInt8]>]
         private var sorted = false
@@ -56,7 +59,7 @@ final class CRLFileCache: @unchecked Sendable {
         /// order would then be encoded afresh, in another order, and fail its signature check.
         func sortEntries() {
             guard !sorted else { return }
-            for crl in crls {
+            for crl in crls where !crl.isCompact {
                 if let revoked = X509_CRL_get_REVOKED(crl.pointer) { CNSSSL_sk_X509_REVOKED_sort(revoked) }
             }
             sorted = true
@@ -81,37 +84,39 @@ final class CRLFileCache: @unchecked Sendable {
         lock.withLock { _ in entries = used }
     }
 
-    /// Every CRL in the file, in order: PEM blocks labelled X509 CRL, or one DER CRL.
+    /// Every CRL in the file, in order: PEM blocks labelled X509 CRL, or one DER CRL. Each is
+    /// read as DER without holding the file's text (CRLFileReader.h), then kept compact
+    /// (CompactCRLs.h) or, when the compact form does not model it, parsed whole by OpenSSL.
     static func read(_ path: String) throws(TLSError) -> [X509RevocationList] {
         OpenSSLErrorQueue.clear()
-        guard let bio = BIO_new_file(path, "rb") else {
-            OpenSSLErrorQueue.clear()
-            throw TLSError(.file, "\(path): cannot read file")
-        }
-        defer { BIO_free(bio) }
-        var first: UInt8 = 0
-        guard BIO_read(bio, &first, 1) == 1 else { throw TLSError(.file, "\(path): file is empty") }
-        guard CNSSSL_BIO_seek(bio, 0) == 0 else { throw TLSError.drainingQueue(.file, "\(path): cannot read file") }
+        guard let reader = CNSCRL_reader_open(path) else { throw TLSError(.file, "\(path): cannot read file") }
+        defer { CNSCRL_reader_close(reader) }
         var crls: [X509RevocationList] = []
-        // A DER CRL starts with its SEQUENCE tag; anything else is read as PEM text.
-        if first != 0x30 {
-            while true {
-                guard let crl = PEM_read_bio_X509_CRL(bio, nil, nil, nil) else {
-                    let error = ERR_peek_last_error()
-                    // The end of the file: no further PEM block.
-                    if ERR_GET_LIB(error) == ERR_LIB_PEM && ERR_GET_REASON(error) == PEM_R_NO_START_LINE {
-                        OpenSSLErrorQueue.clear()
-                        break
-                    }
-                    throw TLSError.drainingQueue(.crl, "\(path): CRL \(crls.count + 1) does not parse")
-                }
-                crls.append(X509RevocationList(taking: crl))
+        while true {
+            var der: UnsafeMutablePointer<UInt8>?
+            var length = 0
+            var problem: UnsafePointer<CChar>?
+            let next = CNSCRL_reader_next(reader, &der, &length, &problem)
+            if next == 0 { break }
+            guard next == 1, let der else {
+                let why = problem.map { String(cString: $0) } ?? "unreadable"
+                throw TLSError(.crl, "\(path): CRL \(crls.count + 1) does not parse (\(why))")
             }
-        } else {
-            guard let crl = d2i_X509_CRL_bio(bio, nil) else {
-                throw TLSError.drainingQueue(.crl, "\(path): CRL 1 does not parse")
+            var compact: OpaquePointer?
+            if CNSCRL_compact_adopt(der, length, &compact) == 1, let compact {
+                crls.append(X509RevocationList.make((compact, nil)))
+                continue
             }
-            crls.append(X509RevocationList(taking: crl))
+            defer { CNSSSL_OPENSSL_free(der) }
+            var cursor: UnsafePointer<UInt8>? = UnsafePointer(der)
+            guard let whole = d2i_X509_CRL(nil, &cursor, length) else {
+                throw TLSError.drainingQueue(.crl, "\(path): CRL \(crls.count + 1) does not parse")
+            }
+            crls.append(X509RevocationList(taking: whole))
+        }
+        var info = stat()
+        if crls.isEmpty, stat(path, &info) == 0, info.st_size == 0 {
+            throw TLSError(.file, "\(path): file is empty")
         }
         if crls.isEmpty { throw TLSError(.crl, "\(path): no CRL in file") }
         return crls

@@ -115,7 +115,7 @@ public enum CRLValidation {
 
     /// The DER of `currentList`, for callers outside the module.
     public static func currentCRL(of ca: BundleCA, in paths: [String]) -> [UInt8]? {
-        currentList(of: ca, in: paths).map { X509Inspector.crlDER($0.pointer) }
+        currentList(of: ca, in: paths).map(\.der)
     }
 
     /// Validates `candidate` (PEM or DER) as the next CRL of `ca`, given the one in use.
@@ -129,7 +129,7 @@ public enum CRLValidation {
             .flatMap { X509RevocationList(der: $0) }
         var result = check(crl, ca: ca, current: old, now: now)
         if case .accepted(var accepted) = result {
-            accepted.der = X509Inspector.crlDER(crl.pointer)
+            accepted.der = crl.der
             result = .accepted(accepted)
         }
         return result
@@ -159,7 +159,7 @@ public enum CRLValidation {
         guard X509_NAME_cmp(issuer, X509_get_subject_name(caCert.pointer)) == 0 else {
             return .rejected(CRLRejection(.issuerMismatch, "CRL issuer \"\(X509Inspector.name(issuer))\" is not \"\(ca.subject)\""))
         }
-        guard X509_CRL_verify(crl.pointer, X509_get0_pubkey(caCert.pointer)) == 1 else {
+        guard crl.verify(with: caCert) else {
             return .rejected(CRLRejection(.badSignature, "the CRL's signature does not verify with the CA's key"))
         }
         // X509_get_key_usage is all ones when the extension is absent (any use allowed).
@@ -207,8 +207,7 @@ public enum CRLValidation {
     // MARK: - helpers
 
     private static func issuedBy(_ crl: X509RevocationList, _ ca: X509Certificate) -> Bool {
-        X509_NAME_cmp(X509_CRL_get_issuer(crl.pointer), X509_get_subject_name(ca.pointer)) == 0
-            && X509_CRL_verify(crl.pointer, X509_get0_pubkey(ca.pointer)) == 1
+        X509_NAME_cmp(X509_CRL_get_issuer(crl.pointer), X509_get_subject_name(ca.pointer)) == 0 && crl.verify(with: ca)
     }
 
     /// Newer = a higher cRLNumber when both carry one (RFC 5280 5.2.3: monotonically

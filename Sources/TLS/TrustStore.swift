@@ -130,8 +130,11 @@ public final class TrustStore: @unchecked Sendable {
             for file in files {
                 let loaded = try CRLFileCache.shared.load(file)
                 loadedFiles[file] = loaded
-                for (i, crl) in loaded.crls.enumerated() {
+                for i in loaded.crls.indices {
+                    var crl = loaded.crls[i]
                     let issuerName = X509_CRL_get_issuer(crl.pointer)
+                    // Read now: issuerName points into the CRL, which may be swapped below.
+                    let issuerText = X509Inspector.name(issuerName)
                     // A CRL from a CA of the bundle must verify against it now. A CRL of
                     // an intermediate CA (which the client sends in its chain) is checked
                     // by OpenSSL against that CA during each verification.
@@ -139,11 +142,20 @@ public final class TrustStore: @unchecked Sendable {
                     let signers = namesakes.filter { cert, _ in
                         let fingerprint = cert.sha256
                         if loaded.verifiedWith[i].contains(fingerprint) { return true }
-                        guard X509_CRL_verify(crl.pointer, X509_get0_pubkey(cert.pointer)) == 1 else { return false }
+                        guard crl.verify(with: cert) else { return false }
                         loaded.verifiedWith[i].insert(fingerprint)
                         return true
                     }
                     let signed = !signers.isEmpty
+                    if !signed, crl.isCompact {
+                        // Not verified here: OpenSSL checks its signature (and needs its entries)
+                        // at each use, so it is kept whole, in the cache too.
+                        guard let whole = crl.whole() else {
+                            throw TLSError(.crl, "\(file): CRL \(i + 1) does not parse")
+                        }
+                        crl = whole
+                        loaded.crls[i] = whole
+                    }
                     verifiedPairs += signers.map { cert, _ in (crl, cert) }
                     OpenSSLErrorQueue.clear()
                     // A CRL whose AKI names a key no namesake has is the CRL of another CA
@@ -152,9 +164,9 @@ public final class TrustStore: @unchecked Sendable {
                     // and never offered for a CA of the bundle (TrustedCRLs.h).
                     let otherKey = !signed && X509Inspector.crlNamesAnotherKey(crl.pointer, than: namesakes.map(\.0.pointer))
                     guard namesakes.isEmpty || signed || otherKey else {
-                        throw TLSError(.crl, "\(file): CRL \(i + 1) (issuer \(X509Inspector.name(issuerName))) is not signed by any CA of the bundle")
+                        throw TLSError(.crl, "\(file): CRL \(i + 1) (issuer \(issuerText)) is not signed by any CA of the bundle")
                     }
-                    crlObjects.append((crl, file, X509Inspector.name(issuerName)))
+                    crlObjects.append((crl, file, issuerText))
                 }
                 loaded.sortEntries()
             }
@@ -187,7 +199,8 @@ public final class TrustStore: @unchecked Sendable {
         }
         X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL))
         // The signatures just verified are not verified again on every handshake (TrustedCRLs.h).
-        for (crl, issuer) in verifiedPairs where CNSCRL_store_add_verified(store, crl.pointer, issuer.pointer) != 1 {
+        for (crl, issuer) in verifiedPairs where (crl.compact.map { CNSCRL_store_add_verified_compact(store, $0, issuer.pointer) }
+                                                  ?? CNSCRL_store_add_verified(store, crl.pointer, issuer.pointer)) != 1 {
             X509_STORE_free(store)
             throw TLSError.drainingQueue(.context, "recording a verified CRL")
         }

@@ -91,14 +91,98 @@ public final class X509Certificate {
     }
 }
 
-/// Owns one `X509_CRL*`.
+/// One CRL: OpenSSL's `X509_CRL` parsed whole, or (for every CRL the compact parser models,
+/// CompactCRLs.h) its signed DER and a sorted table of revoked serials, with an entry-less stub
+/// `X509_CRL` standing in for it wherever OpenSSL needs one. Either way `pointer` is what the
+/// trust store holds; `verify` checks the real signature.
 final class X509RevocationList {
+    /// The whole CRL, or a compact CRL's stub.
     let pointer: OpaquePointer
+    /// The compact CRL (`CNSCRL_Compact*`), when it is one.
+    let compact: OpaquePointer?
 
-    init(taking pointer: OpaquePointer) { self.pointer = pointer }
+    init(taking pointer: OpaquePointer) {
+        self.pointer = pointer
+        self.compact = nil
+    }
 
-    init?(der: [UInt8]) {
-        let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
+    /// Takes a compact CRL's reference.
+    private init(compact: OpaquePointer) {
+        self.compact = compact
+        self.pointer = CNSCRL_compact_stub(compact)
+    }
+
+    /// One DER CRL: compact when the compact parser models it, else parsed whole by OpenSSL;
+    /// nil when it is not a CRL.
+    convenience init?(der: [UInt8]) {
+        guard let parsed = der.withUnsafeBufferPointer({ X509RevocationList.parse($0) }) else { return nil }
+        if let compact = parsed.compact {
+            self.init(compact: compact)
+        } else {
+            self.init(taking: parsed.whole!)
+        }
+    }
+
+    static func parse(_ der: UnsafeBufferPointer<UInt8>) -> (compact: OpaquePointer?, whole: OpaquePointer?)? {
+        guard let base = der.baseAddress else { return nil }
+        var compact: OpaquePointer?
+        if CNSCRL_compact_parse(base, der.count, &compact) == 1, let compact { return (compact, nil) }
+        var cursor: UnsafePointer<UInt8>? = base
+        guard let whole = d2i_X509_CRL(nil, &cursor, der.count) else {
+            OpenSSLErrorQueue.clear()
+            return nil
+        }
+        return (nil, whole)
+    }
+
+    /// A CRL from `parse`.
+    static func make(_ parsed: (compact: OpaquePointer?, whole: OpaquePointer?)) -> X509RevocationList {
+        if let compact = parsed.compact { return X509RevocationList(compact: compact) }
+        return X509RevocationList(taking: parsed.whole!)
+    }
+
+    deinit {
+        if let compact {
+            CNSCRL_compact_free(compact)
+        } else {
+            X509_CRL_free(pointer)
+        }
+    }
+
+    var isCompact: Bool { compact != nil }
+
+    var nextUpdate: Date? { X509Inspector.date(X509_CRL_get0_nextUpdate(pointer)) }
+    var lastUpdate: Date? { X509Inspector.date(X509_CRL_get0_lastUpdate(pointer)) }
+    var entryCount: Int {
+        if let compact { return Int(CNSCRL_compact_count(compact)) }
+        guard let revoked = X509_CRL_get_REVOKED(pointer) else { return 0 }
+        return Int(CNSSSL_sk_X509_REVOKED_num(revoked))
+    }
+
+    /// Whether the CRL's signature verifies with `issuer`'s key.
+    func verify(with issuer: X509Certificate) -> Bool {
+        defer { OpenSSLErrorQueue.clear() }
+        guard let key = X509_get0_pubkey(issuer.pointer) else { return false }
+        if let compact { return CNSCRL_compact_verify(compact, key) == 1 }
+        return X509_CRL_verify(pointer, key) == 1
+    }
+
+    /// The CRL's DER as its issuer signed it.
+    var der: [UInt8] {
+        if let compact {
+            var length = 0
+            guard let bytes = CNSCRL_compact_der(compact, &length) else { return [] }
+            return Array(UnsafeBufferPointer(start: bytes, count: length))
+        }
+        return X509Inspector.crlDER(pointer)
+    }
+
+    /// This CRL parsed whole by OpenSSL (for a CRL no CA of the bundle verified: OpenSSL then
+    /// checks its signature, and needs its entries, at each use); itself when it already is.
+    func whole() -> X509RevocationList? {
+        guard compact != nil else { return self }
+        let bytes = der
+        let parsed: OpaquePointer? = bytes.withUnsafeBufferPointer { buffer in
             var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
             return d2i_X509_CRL(nil, &cursor, buffer.count)
         }
@@ -106,16 +190,7 @@ final class X509RevocationList {
             OpenSSLErrorQueue.clear()
             return nil
         }
-        pointer = parsed
-    }
-
-    deinit { X509_CRL_free(pointer) }
-
-    var nextUpdate: Date? { X509Inspector.date(X509_CRL_get0_nextUpdate(pointer)) }
-    var lastUpdate: Date? { X509Inspector.date(X509_CRL_get0_lastUpdate(pointer)) }
-    var entryCount: Int {
-        guard let revoked = X509_CRL_get_REVOKED(pointer) else { return 0 }
-        return Int(CNSSSL_sk_X509_REVOKED_num(revoked))
+        return X509RevocationList(taking: parsed)
     }
 }
 

@@ -47,4 +47,6 @@ extern const unsigned long CNSSSL_NAME_FLAGS;
 #include "RSAMethodShims.h"
 #include "CRLShims.h"
 #include "TrustedCRLs.h"
+#include "CompactCRLs.h"
+#include "CRLFileReader.h"
 #endif

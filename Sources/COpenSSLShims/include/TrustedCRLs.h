@@ -14,10 +14,15 @@
 // that is not byte-identical to the CA it was verified against, indirect or delta CRLs,
 // issuing distribution points, Suite B) goes through OpenSSL's own check_crl unchanged.
 #include <openssl/x509.h>
+#include "CompactCRLs.h"
 
 /// Records that `crl`'s signature verified under `issuer`'s key (both up-ref'd).
 /// Creates the store's list on first use; the store frees it. Returns 1, or 0 on failure.
 int CNSCRL_store_add_verified(X509_STORE *store, X509_CRL *crl, X509 *issuer);
+
+/// The same for a compact CRL (CompactCRLs.h): its stub is what the store holds, and whether a
+/// certificate is revoked is answered from its table (the stub has no entries).
+int CNSCRL_store_add_verified_compact(X509_STORE *store, CNSCRL_Compact *compact, X509 *issuer);
 
 /// Makes `store` use the check above and choose CRLs by the key that verified them at load
 /// (same-name CAs with CRLs lacking authorityKeyIdentifier each get their own CRL); its
