@@ -274,12 +274,13 @@ class Gateway:
         self.proc.send_signal(signal.SIGHUP)
         return self.wait_event(lambda e: e.get("event") == "reload", timeout=timeout, start=start)
 
-    def rss_kib(self):
+    def rss_kib(self, field="VmRSS"):
+        """A memory figure of /proc/PID/status in KiB: VmRSS now, VmHWM the peak so far."""
         with open("/proc/%d/status" % self.proc.pid) as handle:
             for line in handle:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
-        raise AssertionError("no VmRSS for pid %d" % self.proc.pid)
+        raise AssertionError("no %s for pid %d" % (field, self.proc.pid))
 
     def stop(self, timeout=10.0):
         """SIGTERM, wait for exit; returns the exit code."""
