@@ -54,11 +54,17 @@ enum Fixtures {
             """.utf8)
     }
 
-    /// `<repo>/../shared/data/tsl`: the real list, absent in a clone without `shared/`.
+    /// The real list, never copied into the repository: `$CNS_SHARED_DATA/tsl`, else
+    /// `<repo>/../shared/data/tsl`, else `/work/shared/data/tsl` (where the project's machines
+    /// keep it when the clone lives elsewhere); testsuite/integration/harness.py looks alike.
     static let realData: String = {
         var url = URL(fileURLWithPath: #filePath)
         for _ in 0..<3 { url.deleteLastPathComponent() }  // Tests/TrustListTests/Fixtures.swift -> repo
-        return url.deletingLastPathComponent().appendingPathComponent("shared/data/tsl").path
+        var candidates: [String] = []
+        if let shared = ProcessInfo.processInfo.environment["CNS_SHARED_DATA"], !shared.isEmpty { candidates.append(shared + "/tsl") }
+        candidates.append(url.deletingLastPathComponent().appendingPathComponent("shared/data/tsl").path)
+        candidates.append("/work/shared/data/tsl")
+        return candidates.first { FileManager.default.fileExists(atPath: $0 + "/TSL_IT.xml") } ?? candidates[0]
     }()
 
     static var realListPresent: Bool { FileManager.default.fileExists(atPath: realData + "/TSL_IT.xml") }

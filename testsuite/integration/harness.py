@@ -17,6 +17,22 @@ import time
 import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def real_data(name):
+    """The folder of real published data `name` (tsl, cie), never copied into the repository:
+    $CNS_SHARED_DATA/NAME, else <clone>/../shared/data/NAME, else /work/shared/data/NAME (where
+    the project's machines keep it when the clone lives elsewhere). The first candidate when
+    none exists, so that a skip names where it looked."""
+    candidates = []
+    if os.environ.get("CNS_SHARED_DATA"):
+        candidates.append(os.path.join(os.environ["CNS_SHARED_DATA"], name))
+    candidates.append(os.path.abspath(os.path.join(REPO, "..", "shared", "data", name)))
+    candidates.append(os.path.join("/work", "shared", "data", name))
+    for candidate in candidates:
+        if os.path.isdir(candidate):
+            return candidate
+    return candidates[0]
 DEFAULT_BIN = os.path.join(REPO, ".build", "debug", "cns-gateway")
 
 PACKAGES = {"curl": "curl", "openssl": "openssl", "haproxy": "haproxy", "chromium": "chromium", "xmlsec1": "xmlsec1",

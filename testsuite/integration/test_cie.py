@@ -31,7 +31,7 @@ from harness import curl, gateway_binary, require_program, whoami
 from oidc_helpers import CLIENT_ID, CallbackServer, basic_auth, hash_secret, http_call, oidc_config, pkce_pair, verify_jws
 
 STRINGS_DIR = os.path.join(harness.REPO, "Sources", "Pages", "Resources")
-REAL_CIE = os.path.abspath(os.path.join(harness.REPO, "..", "shared", "data", "cie"))
+REAL_CIE = harness.real_data("cie")
 CIE_ACR = "urn:cns-gateway:acr:cie"
 CNS_ACR = "urn:cns-gateway:acr:ts-cns"
 CNS_ONLY_CLIENT = "anagrafe"

@@ -14,12 +14,13 @@ import xml.etree.ElementTree as ET
 import pytest
 from cryptography import x509
 
+import harness
 from harness import require_program
 from trust_list_helpers import REAL_DATA, change_one_byte, cli, directory_fingerprints, manifest, tsl_config, write_config
 
 LIST = os.path.join(REAL_DATA, "TSL_IT.xml")
 SIGNER = os.path.join(REAL_DATA, "TSL_IT.signer.pem")
-CIE = os.path.abspath(os.path.join(REAL_DATA, "..", "cie"))
+CIE = harness.real_data("cie")
 
 if not os.path.isfile(LIST):
     print("test_trust_list_real: skipped, %s is absent (the real list lives beside the clone, in ../shared)" % LIST)

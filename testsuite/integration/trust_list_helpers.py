@@ -10,8 +10,8 @@ import harness
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pki"))
 import tslgen  # noqa: E402
 
-# The real list AgID published, kept outside the repository: <clone>/../shared/data/tsl.
-REAL_DATA = os.path.abspath(os.path.join(harness.REPO, "..", "shared", "data", "tsl"))
+# The real list AgID published, kept outside the repository (harness.real_data).
+REAL_DATA = harness.real_data("tsl")
 
 
 def require_xmlsec1():
