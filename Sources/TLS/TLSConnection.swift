@@ -94,6 +94,10 @@ public final class TLSConnection {
         return classify(rc, operation: "write")
     }
 
+    /// True once the handshake has finished (the version, cipher, ALPN and the client's
+    /// signature scheme are then fixed for the connection: renegotiation is off).
+    public var isHandshakeFinished: Bool { SSL_is_init_finished(ssl) == 1 }
+
     /// True when OpenSSL holds received bytes not yet returned by `read` (a further
     /// record already read from the socket): the socket may then never turn readable again.
     public var hasBufferedInput: Bool { SSL_has_pending(ssl) == 1 }
