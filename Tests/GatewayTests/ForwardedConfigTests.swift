@@ -54,6 +54,27 @@ import TLS
         #expect(!listener.isTrustedProxy(SocketAddress(parsing: "10.0.0.6:1")!))
     }
 
+    /// The public base URL's path is plain segments: an empty, "." or ".." segment would make
+    /// the gateway's own links resolve elsewhere than its routes.
+    @Test func publicBaseURLPathIsPlainSegments() throws {
+        let listener = { (url: String) in """
+            address = "127.0.0.1:8080"
+            client_certificate = "forwarded"
+            trusted_proxies = ["127.0.0.1"]
+            allow_unauthenticated_loopback_proxy = true
+            public_base_url = "\(url)"
+            """ }
+        for bad in ["https://a.example/x//y", "https://a.example/x/./y", "https://a.example/x/../y", "https://a.example/x/.",
+                    "https://a.example/x/..", "https://a.example//x", "https://a.example/.."] {
+            let found = try problems(listener(bad))
+            #expect(found.contains { $0.hasPrefix("listener[0].public_base_url:") && $0.contains("plain segments") }, "\(bad): \(found)")
+        }
+        for (good, prefix) in [("https://a.example/cns/app", "/cns/app"), ("https://a.example/.well/x...y/", "/.well/x...y"), ("https://a.example", "")] {
+            let config = try load(listener(good))
+            #expect(config.listeners.first?.publicPathPrefix == prefix, "\(good)")
+        }
+    }
+
     @Test func headerNamesAreConfigurable() throws {
         let config = try load("""
             address = "127.0.0.1:8080"

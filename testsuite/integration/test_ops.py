@@ -443,6 +443,13 @@ def test_demo_reaches_ready_and_its_curl_lines_work(tmp_path):
         mapped = {os.path.basename(line.split()[-1]) for line in open("/proc/%s/maps" % gateways[0]) if "/" in line}
         unwanted = [name for name in mapped if re.match(r"lib(swiftCore|Foundation|FoundationInternationalization|_FoundationICU|pq)\.so", name)]
         assert not unwanted, unwanted
+        # Nor is Foundation linked in statically: one call that resolves to Foundation's
+        # String API (say `text.contains("x")` with Foundation visible through TOMLKit) links
+        # libFoundation and its ICU, 30 MB of the binary and 6 MB of resident memory.
+        executable = os.readlink("/proc/%s/exe" % gateways[0])
+        symbols = subprocess.run(["nm", "--defined-only", executable], capture_output=True, text=True, check=True).stdout
+        linked = sorted({match for match in re.findall(r" (icudt\d+_dat|\$s10Foundation8NSStringC\w*)$", symbols, re.M)})[:5]
+        assert not linked, "Foundation or ICU linked into %s: %s" % (executable, linked)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)

@@ -68,7 +68,7 @@ public struct OIDCSettings: Sendable {
             ?? ProviderConfiguration.defaultCIEACR
         // acr_values names a card by its acr: two cards with one acr could not be told apart.
         if acr == acrCIE { reader.problem("oidc.acr_cie", "must differ from oidc.acr (\"\(acr)\"): the acr says which card was used") }
-        for (key, value) in [("acr", acr), ("acr_cie", acrCIE)] where value.isEmpty || value.contains(" ") {
+        for (key, value) in [("acr", acr), ("acr_cie", acrCIE)] where value.isEmpty || value.contains(" " as Character) {
             reader.problem("oidc.\(key)", "must be a non-empty value without spaces (acr_values is space-separated)")
         }
         let codeLifetime = reader.int(oidc, "code_lifetime", path: "oidc", default: 60, range: 10...600)
