@@ -102,17 +102,10 @@ final class CRLFileCache: @unchecked Sendable {
                 let why = problem.map { String(cString: $0) } ?? "unreadable"
                 throw TLSError(.crl, "\(path): CRL \(crls.count + 1) does not parse (\(why))")
             }
-            var compact: OpaquePointer?
-            if CNSCRL_compact_adopt(der, length, &compact) == 1, let compact {
-                crls.append(X509RevocationList.make((compact, nil)))
-                continue
-            }
-            defer { CNSSSL_OPENSSL_free(der) }
-            var cursor: UnsafePointer<UInt8>? = UnsafePointer(der)
-            guard let whole = d2i_X509_CRL(nil, &cursor, length) else {
+            guard let crl = X509RevocationList.adopting(der, count: length) else {
                 throw TLSError.drainingQueue(.crl, "\(path): CRL \(crls.count + 1) does not parse")
             }
-            crls.append(X509RevocationList(taking: whole))
+            crls.append(crl)
         }
         var info = stat()
         if crls.isEmpty, stat(path, &info) == 0, info.st_size == 0 {

@@ -115,30 +115,36 @@ final class X509RevocationList {
     /// One DER CRL: compact when the compact parser models it, else parsed whole by OpenSSL;
     /// nil when it is not a CRL.
     convenience init?(der: [UInt8]) {
-        guard let parsed = der.withUnsafeBufferPointer({ X509RevocationList.parse($0) }) else { return nil }
-        if let compact = parsed.compact {
-            self.init(compact: compact)
-        } else {
-            self.init(taking: parsed.whole!)
+        let compact: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
+            var compact: OpaquePointer?
+            guard let base = buffer.baseAddress, CNSCRL_compact_parse(base, buffer.count, &compact) == 1 else { return nil }
+            return compact
         }
-    }
-
-    static func parse(_ der: UnsafeBufferPointer<UInt8>) -> (compact: OpaquePointer?, whole: OpaquePointer?)? {
-        guard let base = der.baseAddress else { return nil }
-        var compact: OpaquePointer?
-        if CNSCRL_compact_parse(base, der.count, &compact) == 1, let compact { return (compact, nil) }
-        var cursor: UnsafePointer<UInt8>? = base
-        guard let whole = d2i_X509_CRL(nil, &cursor, der.count) else {
+        if let compact {
+            self.init(compact: compact)
+        } else if let whole = der.withUnsafeBufferPointer({ Self.parseWhole($0.baseAddress, $0.count) }) {
+            self.init(taking: whole)
+        } else {
             OpenSSLErrorQueue.clear()
             return nil
         }
-        return (nil, whole)
     }
 
-    /// A CRL from `parse`.
-    static func make(_ parsed: (compact: OpaquePointer?, whole: OpaquePointer?)) -> X509RevocationList {
-        if let compact = parsed.compact { return X509RevocationList(compact: compact) }
-        return X509RevocationList(taking: parsed.whole!)
+    /// The same for a DER buffer from OPENSSL_malloc, taken over: kept by the compact CRL, or
+    /// freed once OpenSSL has parsed it (the file reader's 27 MB are never copied). On nil,
+    /// OpenSSL's reason is left in its error queue for the caller's message.
+    static func adopting(_ der: UnsafeMutablePointer<UInt8>, count: Int) -> X509RevocationList? {
+        var compact: OpaquePointer?
+        if CNSCRL_compact_adopt(der, count, &compact) == 1, let compact { return X509RevocationList(compact: compact) }
+        defer { CNSSSL_OPENSSL_free(der) }
+        return parseWhole(der, count).map { X509RevocationList(taking: $0) }
+    }
+
+    /// d2i_X509_CRL; on failure OpenSSL's reason stays in its error queue.
+    private static func parseWhole(_ der: UnsafePointer<UInt8>?, _ count: Int) -> OpaquePointer? {
+        guard der != nil else { return nil }
+        var cursor = der
+        return d2i_X509_CRL(nil, &cursor, count)
     }
 
     deinit {
@@ -180,17 +186,14 @@ final class X509RevocationList {
     /// This CRL parsed whole by OpenSSL (for a CRL no CA of the bundle verified: OpenSSL then
     /// checks its signature, and needs its entries, at each use); itself when it already is.
     func whole() -> X509RevocationList? {
-        guard compact != nil else { return self }
-        let bytes = der
-        let parsed: OpaquePointer? = bytes.withUnsafeBufferPointer { buffer in
-            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
-            return d2i_X509_CRL(nil, &cursor, buffer.count)
-        }
-        guard let parsed else {
+        guard let compact else { return self }
+        var length = 0
+        let bytes = CNSCRL_compact_der(compact, &length)
+        guard let whole = Self.parseWhole(bytes, length) else {
             OpenSSLErrorQueue.clear()
             return nil
         }
-        return X509RevocationList(taking: parsed)
+        return X509RevocationList(taking: whole)
     }
 }
 
