@@ -60,19 +60,20 @@ public enum TrustListCommand {
     }
 
     public static func verify(source: String?, configPath: String?, signers: [String], json: Bool) throws -> Output {
-        let inputs = try inputs(source: source, configPath: configPath, signers: signers)
-        let evaluation: TrustListEvaluation
-        do {
-            evaluation = try TrustListUpdate.evaluate(inputs.source, policy: inputs.policy, directory: inputs.directory)
-        } catch {
-            return refusedBeforeReading(error, source: inputs.source, json: json)
+        try report(source: source, configPath: configPath, signers: signers, json: json) { report in
+            json ? report.json(services: false).prettyText : report.verifyText
         }
-        let report = TrustListReport(source: inputs.source, evaluation: evaluation)
-        return Output(text: json ? report.json(services: false).prettyText : report.verifyText,
-                      status: evaluation.error == nil ? 0 : 3)
     }
 
     public static func show(source: String?, configPath: String?, signers: [String], json: Bool) throws -> Output {
+        try report(source: source, configPath: configPath, signers: signers, json: json) { report in
+            json ? report.json(services: true).prettyText : report.showText
+        }
+    }
+
+    /// Evaluates the list without importing it and renders the report (exit 3 when refused).
+    private static func report(source: String?, configPath: String?, signers: [String], json: Bool,
+                               render: (TrustListReport) -> String) throws -> Output {
         let inputs = try inputs(source: source, configPath: configPath, signers: signers)
         let evaluation: TrustListEvaluation
         do {
@@ -80,8 +81,7 @@ public enum TrustListCommand {
         } catch {
             return refusedBeforeReading(error, source: inputs.source, json: json)
         }
-        let report = TrustListReport(source: inputs.source, evaluation: evaluation)
-        return Output(text: json ? report.json(services: true).prettyText : report.showText,
+        return Output(text: render(TrustListReport(source: inputs.source, evaluation: evaluation)),
                       status: evaluation.error == nil ? 0 : 3)
     }
 
