@@ -47,6 +47,13 @@ public enum ForwardedClient {
 
     /// List elements split on commas outside double quotes (RFC 9110 §5.6.1), empty ones dropped.
     static func splitList(_ text: [UInt8]) -> [ArraySlice<UInt8>] {
+        quotedListElements(text).elements.filter { !trim($0).isEmpty }
+    }
+
+    /// Every element of a comma-separated list whose values may be double-quoted strings
+    /// (`\` escaping the next byte inside them), empty ones included, and whether the text ends
+    /// inside a quoted string. The Forwarded / X-Forwarded-For list and Envoy's XFCC share it.
+    static func quotedListElements(_ text: [UInt8]) -> (elements: [ArraySlice<UInt8>], unterminatedQuote: Bool) {
         var elements: [ArraySlice<UInt8>] = []
         var start = 0
         var inQuotes = false
@@ -64,7 +71,7 @@ public enum ForwardedClient {
             i += 1
         }
         elements.append(text[start..<text.count])
-        return elements.filter { !trim($0).isEmpty }
+        return (elements, inQuotes)
     }
 
     /// RFC 7239 §4: `for=` among the element's `;`-separated pairs, its value a token or a

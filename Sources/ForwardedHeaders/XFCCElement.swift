@@ -8,23 +8,9 @@
 enum XFCCElement {
     /// The pairs of the last element, keys lowercased, values unquoted.
     static func lastElement(_ text: [UInt8]) throws(ForwardedHeaderError) -> [(key: String, value: [UInt8])] {
-        // Find where the last top-level element starts, honouring quotes.
-        var start = 0
-        var inQuotes = false
-        var i = 0
-        while i < text.count {
-            let c = text[i]
-            if inQuotes {
-                if c == UInt8(ascii: "\\") { i += 1 } else if c == UInt8(ascii: "\"") { inQuotes = false }
-            } else if c == UInt8(ascii: "\"") {
-                inQuotes = true
-            } else if c == UInt8(ascii: ",") {
-                start = i + 1
-            }
-            i += 1
-        }
-        if inQuotes { throw ForwardedHeaderError(.xfccSyntax, "an unterminated quoted value") }
-        return try pairs(Array(text[start...]))
+        let list = ForwardedClient.quotedListElements(text)
+        if list.unterminatedQuote { throw ForwardedHeaderError(.xfccSyntax, "an unterminated quoted value") }
+        return try pairs(Array(list.elements.last ?? []))
     }
 
     private static func pairs(_ element: [UInt8]) throws(ForwardedHeaderError) -> [(key: String, value: [UInt8])] {
