@@ -99,20 +99,21 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
 
 
-def _der_len(n):
+def der_length(n):
     if n < 0x80:
         return bytes([n])
     raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
     return bytes([0x80 | len(raw)]) + raw
 
 
-def _der_tlv(tag, body):
-    return bytes([tag]) + _der_len(len(body)) + body
+def der_tlv(tag, body):
+    """One DER TLV with a one-byte tag (bigcrl.py builds its CRLs with it too)."""
+    return bytes([tag]) + der_length(len(body)) + body
 
 
 def _assemble_certificate(tbs, algorithm_identifier, signature):
-    bit_string = _der_tlv(0x03, b"\x00" + signature)
-    return _der_tlv(0x30, tbs + algorithm_identifier + bit_string)
+    bit_string = der_tlv(0x03, b"\x00" + signature)
+    return der_tlv(0x30, tbs + algorithm_identifier + bit_string)
 
 
 def _sign_sha1(builder, key):
