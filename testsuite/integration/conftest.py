@@ -31,6 +31,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="module")
+def rp():
+    """A relying party's redirect_uri on loopback, one per test module (oidc_helpers.CallbackServer)."""
+    from oidc_helpers import CallbackServer
+    server = CallbackServer()
+    yield server
+    server.close()
+
+
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory):
     """The CNS test PKI, generated once per session (~1 s)."""

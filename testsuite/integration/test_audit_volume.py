@@ -14,19 +14,12 @@ import pytest
 
 import harness
 from harness import curl
-from oidc_helpers import CLIENT_ID, CallbackServer, basic_auth, http_call, oidc_config, pkce_pair
+from oidc_helpers import CLIENT_ID, basic_auth, http_call, oidc_config, pkce_pair
 from pg_helpers import PostgresCluster
 
 PER_MINUTE = 5
 RETENTION_DAYS = 30
 DAY_MS = 86_400_000
-
-
-@pytest.fixture(scope="module")
-def rp():
-    server = CallbackServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="module")

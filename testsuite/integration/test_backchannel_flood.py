@@ -23,7 +23,7 @@ import pytest
 
 import harness
 from harness import read_response
-from oidc_helpers import CLIENT_ID, CallbackServer, oidc_config, pkce_pair
+from oidc_helpers import CLIENT_ID, oidc_config, pkce_pair
 
 SOURCES = ["127.0.4.%d" % i for i in range(1, 21)]
 CONNECTIONS_PER_SOURCE = 4
@@ -32,13 +32,6 @@ PER_CONNECTION_RATE = 5.0   # requests per second on each connection, at most
 LOGINS = 12
 LOGIN_EVERY = 0.6        # seconds
 LOGIN_BOUND = 1.0        # seconds from connect to the 302 with the code
-
-
-@pytest.fixture(scope="module")
-def rp():
-    server = CallbackServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="module")

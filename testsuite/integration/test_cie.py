@@ -28,7 +28,7 @@ import pytest
 
 import harness
 from harness import curl, gateway_binary, require_program, whoami
-from oidc_helpers import CLIENT_ID, CallbackServer, basic_auth, hash_secret, http_call, oidc_config, pkce_pair, verify_jws
+from oidc_helpers import CLIENT_ID, basic_auth, hash_secret, http_call, oidc_config, pkce_pair, verify_jws
 
 STRINGS_DIR = os.path.join(harness.REPO, "Sources", "Pages", "Resources")
 REAL_CIE = harness.real_data("cie")
@@ -53,17 +53,10 @@ def install_cie_trust(gateway):
                           crl_cas=manifest["trusted_cas"] + ["intermediate"] + manifest["cie_crl_cas"])
 
 
-@pytest.fixture(scope="module")
-def rp():
-    server = CallbackServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def gw(gateways, rp):
-    """Both cards accepted; the login listener speaks TLS 1.2 only, as a CIE needs."""
-    gateway = gateways.new("cie")
+def start_cie_gateway(gateways, rp, name):
+    """Both cards accepted, a second client that takes TS-CNS cards only; the login listener
+    speaks TLS 1.2 only, as a CIE needs."""
+    gateway = gateways.new(name)
     install_cie_trust(gateway)
     public_port, login_port = harness.free_port(), harness.free_port()
     config = oidc_config(gateway, public_port, login_port, rp.redirect_uri, extra_clients=[{
@@ -74,6 +67,11 @@ def gw(gateways, rp):
     gateway.start(config)
     gateway.issuer = "https://localhost:%d" % public_port
     return gateway
+
+
+@pytest.fixture(scope="module")
+def gw(gateways, rp):
+    return start_cie_gateway(gateways, rp, "cie")
 
 
 def authorize_target(rp, client=CLIENT_ID, extra=None):

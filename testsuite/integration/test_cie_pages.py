@@ -13,37 +13,19 @@ import urllib.parse
 import pytest
 
 import harness
-from oidc_helpers import CLIENT_ID, CallbackServer, basic_auth, hash_secret, http_call, oidc_config, pkce_pair, verify_jws
-from test_cie import EN, IT, install_cie_trust
+from oidc_helpers import CLIENT_ID, basic_auth, http_call, pkce_pair, verify_jws
+from test_cie import EN, IT, start_cie_gateway
 from test_pages import POLICY_DIR, Browser, card_p12, visible_text
 
 CNS_ONLY_CLIENT = "anagrafe"
 
 
 @pytest.fixture(scope="module")
-def rp():
-    server = CallbackServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
 def gw(gateways, rp):
-    """Both cards; an interstitial landing page on the public listener; the login listener on
-    TLS 1.2 only, as a CIE needs."""
+    """test_cie's gateway (both cards, TLS 1.2 on the login listener), for Chromium."""
     for name in ("chromium", "certutil", "pk12util"):
         harness.require_program(name)
-    gateway = gateways.new("cie-pages")
-    install_cie_trust(gateway)
-    public_port, login_port = harness.free_port(), harness.free_port()
-    config = oidc_config(gateway, public_port, login_port, rp.redirect_uri, extra_clients=[{
-        "id": CNS_ONLY_CLIENT, "name": "Anagrafe (TS-CNS only)", "secret_hash": hash_secret("anagrafe-secret-" + "z" * 16),
-        "redirect_uris": [rp.redirect_uri], "card_kinds": ["cns"],
-    }])
-    config["listener"][1]["tls_versions"] = ["1.2"]
-    gateway.start(config)
-    gateway.issuer = "https://localhost:%d" % public_port
-    return gateway
+    return start_cie_gateway(gateways, rp, "cie-pages")
 
 
 @pytest.fixture

@@ -13,18 +13,11 @@ import pytest
 
 import harness
 from harness import curl
-from oidc_helpers import CLIENT_ID, CLIENT_SECRET, CallbackServer, oidc_config
+from oidc_helpers import CLIENT_ID, CLIENT_SECRET, oidc_config
 
 PER_SOURCE = 3
 PER_CLIENT = 6
 WINDOW = 60
-
-
-@pytest.fixture(scope="module")
-def rp():
-    server = CallbackServer()
-    yield server
-    server.close()
 
 
 def generate_secret():

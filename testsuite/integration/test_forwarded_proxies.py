@@ -13,15 +13,8 @@ import pytest
 
 import harness
 from forwarded_helpers import PROXIES, ProxyIdentity, der_of, escaped_pem, forwarded_listener, world_readable_directory
-from oidc_helpers import CLIENT_ID, CallbackServer, basic_auth, http_call, oidc_config, pkce_pair, verify_jws
+from oidc_helpers import CLIENT_ID, basic_auth, http_call, oidc_config, pkce_pair, verify_jws
 from ops_helpers import fetch_metrics, metric_sum, parse_metrics
-
-
-@pytest.fixture(scope="module")
-def rp():
-    server = CallbackServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="module", params=["nginx", "haproxy", "apache"])

@@ -16,15 +16,8 @@ import pytest
 
 import harness
 from harness import curl
-from oidc_helpers import (CLIENT_ID, CLIENT_SECRET, CallbackServer, assert_invalid, basic_auth, http_call, oidc_config,
+from oidc_helpers import (CLIENT_ID, CLIENT_SECRET, assert_invalid, basic_auth, http_call, oidc_config,
                           pkce_pair, tamper, verify_jws)
-
-
-@pytest.fixture(scope="module")
-def rp():
-    server = CallbackServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="module")

@@ -13,17 +13,10 @@ import pytest
 
 import harness
 from harness import curl
-from oidc_helpers import (CLIENT_ID, CLIENT_SECRET, CallbackServer, basic_auth, http_call, oidc_config, pkce_pair, tamper,
+from oidc_helpers import (CLIENT_ID, CLIENT_SECRET, basic_auth, http_call, oidc_config, pkce_pair, tamper,
                           tls_context, verify_jws)
 
 SCOPE = "openid profile fiscal_number cns"
-
-
-@pytest.fixture(scope="module")
-def rp():
-    server = CallbackServer()
-    yield server
-    server.close()
 
 
 def start_gateway(factory, rp, name, **oidc):

@@ -19,7 +19,7 @@ import pytest
 
 import harness
 from harness import curl
-from oidc_helpers import CLIENT_ID, CallbackServer, basic_auth, http_call, oidc_config, pkce_pair, verify_jws
+from oidc_helpers import CLIENT_ID, basic_auth, http_call, oidc_config, pkce_pair, verify_jws
 from pg_helpers import HAProxy, PostgresCluster
 
 @pytest.fixture(scope="module")
@@ -27,13 +27,6 @@ def cluster():
     pg = PostgresCluster().init()
     yield pg
     pg.destroy()
-
-
-@pytest.fixture(scope="module")
-def rp():
-    server = CallbackServer()
-    yield server
-    server.close()
 
 
 class Farm:
