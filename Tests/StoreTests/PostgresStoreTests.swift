@@ -135,6 +135,10 @@ import Testing
 /// a private cluster; see testsuite/integration/pg_helpers.py). Skipped otherwise.
 @Suite(.enabled(if: ProcessInfo.processInfo.environment["CNS_TEST_POSTGRES_URL"] != nil))
 struct PostgresStoreTests {
+    /// A time (seconds) later than any real "now": rows stamped around it survive the purge in
+    /// auditRetentionPurgesOldRecordsOnly, which runs concurrently against the same database.
+    static let future = 3_000_000_000
+
     func store() throws -> PostgresStore {
         let url = try #require(ProcessInfo.processInfo.environment["CNS_TEST_POSTGRES_URL"])
         guard case .postgres(let target) = try StoreLocation.parse(url) else { throw StoreError(code: -1, reason: "not postgres") }
@@ -173,9 +177,11 @@ struct PostgresStoreTests {
         #expect(try store.token(jti: jti)?.revoked == true)
         #expect(try !store.saveToken(IssuedTokenRecord(jti: UUID().uuidString, clientID: "fse", codeHash: hash, sub: "s", scopes: [],
                                                        subject: subject, issuedAt: 100, expiresAt: 2_000_000_000)))
+        // Past any real clock: auditRetentionPurgesOldRecordsOnly purges what expired before
+        // today, concurrently, and must not take this code away before it is presented.
         let old = "old-" + UUID().uuidString
-        try store.saveCode(code(old, expiresAt: 50))
-        #expect(try store.redeemCode(hash: old, now: 100) == .expired)
+        try store.saveCode(code(old, expiresAt: Self.future + 50))
+        #expect(try store.redeemCode(hash: old, now: Self.future + 100) == .expired)
         #expect(try store.redeemCode(hash: "none-" + UUID().uuidString, now: 100) == .unknown)
     }
 
@@ -226,10 +232,11 @@ struct PostgresStoreTests {
         try store.deleteSessions(sid: sid)
         #expect(try store.session(idHash: id) == nil)
 
-        let key = UUID().uuidString
-        #expect(try store.useAssertion(key: key, expiresAt: 200, now: 100))
-        #expect(try !store.useAssertion(key: key, expiresAt: 200, now: 150))
-        #expect(try store.useAssertion(key: key, expiresAt: 400, now: 300))
+        // On a clock past today's, so the concurrent purge test cannot forget the assertion.
+        let key = UUID().uuidString, t = Self.future
+        #expect(try store.useAssertion(key: key, expiresAt: t + 200, now: t + 100))
+        #expect(try !store.useAssertion(key: key, expiresAt: t + 200, now: t + 150))
+        #expect(try store.useAssertion(key: key, expiresAt: t + 400, now: t + 300))
 
         let cf = "TSTPGS80A01H501" + String("ABCDEFGHIJ".randomElement()!)
         let since = Int64(Date().timeIntervalSince1970 * 1000)
