@@ -158,22 +158,6 @@ public final class TLSConnection {
         guard let data, length > 0 else { return nil }
         return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
     }
-
-    /// The certificates the client sent after its own (intermediates), as DER: with the leaf,
-    /// what a later verification under another trust generation needs.
-    public func peerIntermediatesDER() -> [[UInt8]] {
-        // On the server side OpenSSL keeps the received chain without the leaf.
-        guard let chain = SSL_get_peer_cert_chain(ssl) else { return [] }
-        return (0..<CNSSSL_sk_X509_num(chain)).compactMap { index in
-            CNSSSL_sk_X509_value(chain, index).map { X509Inspector.der($0) }
-        }
-    }
-
-    /// The leaf certificate the client presented, if any.
-    public func peerCertificate() -> PeerCertificate? {
-        guard let cert = SSL_get0_peer_certificate(ssl) else { return nil }
-        return PeerCertificate(reading: cert, der: X509Inspector.der(cert))
-    }
 }
 
 extension PeerCertificate {

@@ -11,7 +11,7 @@ import TLS
         let world = try RouterWorld()
         let card = world.card()
         let first = world.generation
-        let connectionCard = ConnectionCard(chain: first.trust.verify(leafDER: card.der), peer: PeerCertificate(der: card.der),
+        let connectionCard = ConnectionCard(chain: first.trust.verify(leafDER: card.der), presented: PresentedCertificates(leafDER: card.der),
                                             handshakeAt: Date(), generation: first.number)
         let (before, computed) = connectionCard.evaluate(under: first).settled
         #expect(before.reason == "ok" && computed)

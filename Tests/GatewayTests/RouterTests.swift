@@ -82,7 +82,7 @@ final class RouterWorld: @unchecked Sendable {
         let connectionCard: ConnectionCard
         if let card {
             let chain = generation.trust.verify(leafDER: card.der)
-            connectionCard = ConnectionCard(chain: chain, peer: PeerCertificate(der: card.der), handshakeAt: Date(),
+            connectionCard = ConnectionCard(chain: chain, presented: PresentedCertificates(leafDER: card.der), handshakeAt: Date(),
                                             generation: generation.number)
         } else {
             connectionCard = .none()

@@ -124,19 +124,26 @@ def test_an_open_connection_gets_no_code_once_its_card_is_revoked(pki, fresh_gat
         public_port, login_port = harness.free_port(), harness.free_port()
         gw.start(oidc_config(gw, public_port, login_port, rp.redirect_uri))
         keep_alive = tls_connect(pki, login_port, "ok2")
+        # A card whose issuing CA is not in the bundle: only the chain it sent in the handshake
+        # links it to its root, so judging it again after the reload needs that chain.
+        with_chain = tls_connect(pki, login_port, "ok_intermediate")
         try:
             first = request(keep_alive, _authorize_path(rp, CLIENT_ID))
             assert first.status == 302 and "code=" in first.headers["location"], first
+            assert request(with_chain, _authorize_path(rp, CLIENT_ID)).status == 302
             pki.make_crl("root1", ["revoked", "ok2"], path=gw.dir + "/crls/root1.crl.pem")
             assert gw.reload().get("result") == "ok"
             second = request(keep_alive, _authorize_path(rp, CLIENT_ID))
             assert second.status == 403, second
             assert "location" not in second.headers
             assert "revoc" in second.body.lower(), second.body[:500]
+            again = request(with_chain, _authorize_path(rp, CLIENT_ID))
+            assert again.status == 302 and "code=" in again.headers["location"], again
             # Another card on a new connection is still fine.
             assert whoami(pki, gw, "ok1", listener="login")["verdict"]["reason"] == "ok"
         finally:
             keep_alive.close()
+            with_chain.close()
         verdicts = [e for e in gw.find_events("certificate_verdict") if e.get("listener") == "login" and e.get("reason") == "revoked"]
         assert verdicts, "the re-judged card was not logged"
     finally:

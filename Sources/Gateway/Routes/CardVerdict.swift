@@ -95,8 +95,8 @@ struct CardVerdict: Sendable {
 final class ConnectionCard: Sendable {
     private enum Presented {
         case none
-        /// The handshake's peer and chain verdict, and the generation it was reached under.
-        case handshake(PeerCertificate, chain: CertificateVerdict, generation: Int)
+        /// The handshake's certificates and chain verdict, and the generation it was reached under.
+        case handshake(PresentedCertificates, chain: CertificateVerdict, generation: Int)
         /// A forwarded leaf's DER, parsed and verified only when a route asks.
         case forwarded(leaf: [UInt8])
         /// A forwarded header that was meant to hold the certificate but does not decode.
@@ -104,29 +104,29 @@ final class ConnectionCard: Sendable {
     }
 
     private let presented: Presented
-    /// The certificates the client sent after its own.
-    let intermediates: [[UInt8]]
+    /// The certificates a forwarded request's header carried after the leaf.
+    private let forwardedIntermediates: [[UInt8]]
     let handshakeAt: Date?
     let origin: CardOrigin
     private let memo = Mutex<(generation: Int, verdict: CardVerdict)?>(nil)
 
-    init(chain: CertificateVerdict, peer: PeerCertificate?, intermediates: [[UInt8]] = [], handshakeAt: Date?, generation: Int) {
-        self.presented = peer.map { .handshake($0, chain: chain, generation: generation) } ?? .none
-        self.intermediates = intermediates.filter { $0 != peer?.der }
+    init(chain: CertificateVerdict, presented: PresentedCertificates?, handshakeAt: Date?, generation: Int) {
+        self.presented = presented.map { .handshake($0, chain: chain, generation: generation) } ?? .none
+        self.forwardedIntermediates = []
         self.handshakeAt = handshakeAt
         self.origin = .handshake
     }
 
     private init(presented: Presented, intermediates: [[UInt8]], origin: CardOrigin) {
         self.presented = presented
-        self.intermediates = intermediates
+        self.forwardedIntermediates = intermediates
         self.handshakeAt = nil
         self.origin = origin
     }
 
     /// No card: a connection without TLS or without a certificate (one per connection: its
     /// verdict is reported once for each).
-    static func none() -> ConnectionCard { ConnectionCard(chain: .noCertificate, peer: nil, handshakeAt: nil, generation: 0) }
+    static func none() -> ConnectionCard { ConnectionCard(chain: .noCertificate, presented: nil, handshakeAt: nil, generation: 0) }
 
     /// What a trusted proxy forwarded with one request: a leaf (and the chain the client sent
     /// it), none (`leaf` nil), or a header that does not decode (`unreadable`).
@@ -147,7 +147,7 @@ final class ConnectionCard: Sendable {
     /// that forwarded it. What a certificate-bound access token is compared with.
     var presentedSHA256: String? {
         switch presented {
-        case .handshake(let peer, _, _): peer.sha256
+        case .handshake(let certificates, _, _): certificates.peer.sha256
         case .forwarded(let leaf): PeerCertificate(der: leaf)?.sha256
         case .none, .unreadable: nil
         }
@@ -164,7 +164,8 @@ final class ConnectionCard: Sendable {
         switch presented {
         case .none:
             verdict = CardVerdict.evaluate(chain: .noCertificate, peer: nil, profile: profile)
-        case .handshake(let peer, let chain, let handshakeGeneration):
+        case .handshake(let certificates, let chain, let handshakeGeneration):
+            let peer = certificates.peer
             let current = handshakeGeneration == generation.number ? chain
                 : generation.trust.verify(leafDER: peer.der, intermediatesDER: intermediates, useCache: true)
             return withRevocation(current, peer: peer, generation: generation)
@@ -224,6 +225,12 @@ final class ConnectionCard: Sendable {
 
     /// The verdict if a route has computed it.
     var evaluated: CardVerdict? { memo.withLock { $0?.verdict } }
+
+    /// The certificates the client sent after its own (read from the handshake's on demand).
+    var intermediates: [[UInt8]] {
+        if case .handshake(let certificates, _, _) = presented { return certificates.intermediatesDER }
+        return forwardedIntermediates
+    }
 }
 
 /// What `ConnectionCard.evaluate` came to.

@@ -100,7 +100,7 @@ extension Worker {
             metrics.handshake(listener: connection.listener.name, outcome: "ok")
             if connection.settings?.forwarded == nil {
                 // (On a forwarded listener the peer's certificate is the proxy's, not a card.)
-                connection.card = ConnectionCard(chain: tls.verdict, peer: tls.peerCertificate(), intermediates: tls.peerIntermediatesDER(),
+                connection.card = ConnectionCard(chain: tls.verdict, presented: tls.presentedCertificates(),
                                                  handshakeAt: Date(), generation: connection.generation.number)
             }
             connection.state = .reading
