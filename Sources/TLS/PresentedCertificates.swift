@@ -13,35 +13,37 @@ import Synchronization
 public final class PresentedCertificates: @unchecked Sendable {
     private let leaf: X509Certificate
     private let chain: [X509Certificate]
-    private let fields = Mutex<PeerCertificate?>(nil)
+    private let read = Mutex<(peer: PeerCertificate, intermediatesDER: [[UInt8]])?>(nil)
 
     init(leaf: X509Certificate, chain: [X509Certificate]) {
         self.leaf = leaf
         self.chain = chain
     }
 
-    /// The same from DER, as a forwarded request or a test has it; nil when the leaf does not
-    /// parse (an intermediate that does not parse is left out, as the chain verifier would).
+    /// The same from DER, as a test has it; nil when the leaf does not parse (an intermediate
+    /// that does not parse is left out, as the chain verifier would).
     public convenience init?(leafDER: [UInt8], intermediatesDER: [[UInt8]] = []) {
         guard let leaf = X509Certificate(der: leafDER) else { return nil }
         self.init(leaf: leaf, chain: intermediatesDER.compactMap { X509Certificate(der: $0) })
     }
 
-    /// The leaf's fields, read on the first call.
-    public var peer: PeerCertificate {
-        fields.withLock { cached in
-            if let cached { return cached }
-            let read = PeerCertificate(reading: leaf.pointer, der: leaf.der)
-            cached = read
-            return read
-        }
-    }
+    /// The leaf's fields, read on the first call (with the chain's DER).
+    public var peer: PeerCertificate { fields.peer }
 
     /// The DER of the certificates sent after the leaf, without a repeat of the leaf.
-    public var intermediatesDER: [[UInt8]] {
-        guard !chain.isEmpty else { return [] }
-        let leafDER = peer.der
-        return chain.map(\.der).filter { $0 != leafDER }
+    public var intermediatesDER: [[UInt8]] { fields.intermediatesDER }
+
+    /// Both, read once: a card judged again under a newer trust asks for the chain twice
+    /// (the verifier, then the OCSP question).
+    private var fields: (peer: PeerCertificate, intermediatesDER: [[UInt8]]) {
+        read.withLock { cached in
+            if let cached { return cached }
+            let leafDER = leaf.der
+            let fields = (peer: PeerCertificate(reading: leaf.pointer, der: leafDER),
+                          intermediatesDER: chain.map(\.der).filter { $0 != leafDER })
+            cached = fields
+            return fields
+        }
     }
 }
 
