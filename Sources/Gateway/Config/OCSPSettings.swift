@@ -1,5 +1,3 @@
-import Outbound
-
 /// `[trust] ocsp*` and `[trust.ocsp_responders]`: asking the card's CA, at login, whether the
 /// card is revoked now, rather than as of its last CRL.
 ///
@@ -39,28 +37,8 @@ struct OCSPSettings: Sendable, Equatable {
                                                      choices: ["off", "prefer", "require"])) ?? .off
         settings.timeout = reader.double(trust, "ocsp_timeout", path: "trust", default: 5, range: 0.1...60)
         settings.maxCacheTime = reader.double(trust, "ocsp_max_cache_time", path: "trust", default: 3600, range: 0...604_800)
-        guard let value = trust["ocsp_responders"] else { return settings }
-        guard case .table(let entries) = value else {
-            reader.problem("trust.ocsp_responders", "must be a table of \"<CA SHA-256>\" = \"http://...\", found \(value.typeName)")
-            return settings
-        }
-        for (key, url) in entries.sorted(by: { $0.key < $1.key }) {
-            let keyPath = "trust.ocsp_responders.\"\(key)\""
-            let hex = key.replacing(":", with: "").lowercased()
-            guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else {
-                reader.problem(keyPath, "key must be the issuing CA certificate's SHA-256 fingerprint (64 hex digits, colons optional)")
-                continue
-            }
-            guard case .string(let text) = url else {
-                reader.problem(keyPath, "must be a string, found \(url.typeName)")
-                continue
-            }
-            guard let parsed = try? FetchURL(text), !parsed.useTLS else {
-                reader.problem(keyPath, "\"\(text)\" is not an http:// URL (OCSP responses are signed: plain HTTP, as RFC 6960 expects)")
-                continue
-            }
-            settings.responders[hex] = text
-        }
+        settings.responders = reader.caURLTable(trust, "ocsp_responders", path: "trust", caMeaning: "the issuing CA certificate",
+                                                why: "OCSP responses are signed: plain HTTP, as RFC 6960 expects")
         return settings
     }
 }

@@ -43,30 +43,8 @@ public struct CRLRefreshSettings: Sendable, Equatable {
         let interval = reader.double(trust, "crl_refresh_interval", path: "trust", default: 3600, range: 1...604_800)
         let timeout = reader.double(trust, "crl_fetch_timeout", path: "trust", default: 15, range: 1...300)
         let maxSize = reader.double(trust, "crl_max_size", path: "trust", default: Double(200 << 20), range: 1024...Double(4 << 30))
-        var sources: [String: String] = [:]
-        if let value = trust["crl_sources"] {
-            if case .table(let entries) = value {
-                for (key, url) in entries.sorted(by: { $0.key < $1.key }) {
-                    let keyPath = "trust.crl_sources.\"\(key)\""
-                    let hex = key.replacing(":", with: "").lowercased()
-                    guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else {
-                        reader.problem(keyPath, "key must be a CA certificate's SHA-256 fingerprint (64 hex digits, colons optional)")
-                        continue
-                    }
-                    guard case .string(let text) = url else {
-                        reader.problem(keyPath, "must be a string, found \(url.typeName)")
-                        continue
-                    }
-                    guard CRLFetch.url(text) != nil else {
-                        reader.problem(keyPath, "\"\(text)\" is not an http:// URL (CRLs are signed: plain HTTP only)")
-                        continue
-                    }
-                    sources[hex] = text
-                }
-            } else {
-                reader.problem("trust.crl_sources", "must be a table of \"<CA SHA-256>\" = \"http://...\", found \(value.typeName)")
-            }
-        }
+        let sources = reader.caURLTable(trust, "crl_sources", path: "trust", caMeaning: "a CA certificate",
+                                        why: "CRLs are signed: plain HTTP only")
         let configured = reader.string(trust, "crl_directory", path: "trust", default: "") ?? ""
         guard enabled else { return nil }
 
